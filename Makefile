@@ -1,0 +1,40 @@
+# Tessera: the two commands a fresh machine needs.
+#   make run   installs Tessera into .venv, migrates SQLite, seeds the demo account, serves it
+#   make test  installs what the tests need (Debian packages included) and runs the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+
+.PHONY: run test install install-test test-sqlite test-postgres bench clean
+
+$(VENV)/.installed: setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	bash scripts/install-system-deps
+	$(PY) -m pip install --quiet -e '.[test,ldap]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(PY) -m app db upgrade
+	$(PY) -m app demo
+	@echo "Open http://$(HOST):$(PORT)/ and sign in with a demo user above."
+	$(PY) -m app run --host $(HOST) --port $(PORT)
+
+# The whole suite: every test on SQLite, then again on PostgreSQL (a schema of its own).
+test: install-test
+	bash scripts/run-tests
+
+bench: install-test
+	$(PY) bench/listing.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

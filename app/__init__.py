@@ -1,0 +1,89 @@
+"""The Tessera Portal: ``create_app()`` builds the Flask application.
+
+Called by ``wsgi.py``, the ``tessera`` CLI and the test fixtures.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from app.config import Config, ROOT
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(config: Config | None = None) -> "Flask":
+    from flask import Flask
+
+    config = config or Config()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=config.INSTANCE_PATH,
+        instance_relative_config=False,
+    )
+    app.config.from_object(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_security(app)
+    configure_templates(app)
+    configure_errorhandlers(app)
+    configure_cli(app)
+    return app
+
+
+def configure_extensions(app: "Flask") -> None:
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app import models  # noqa: F401  (registers the tables)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "app" / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from app.auth.sessions import configure_login
+
+    configure_login(app, login_manager)
+
+
+def configure_blueprints(app: "Flask") -> None:
+    from app.account.views import bp as account_bp
+    from app.audit.views import bp as audit_bp
+    from app.auth.views import bp as auth_bp
+    from app.dashboard.views import bp as dashboard_bp
+    from app.health import bp as health_bp
+    from app.security.views import bp as security_bp
+    from app.users.views import bp as users_bp
+
+    for bp in (health_bp, auth_bp, dashboard_bp, users_bp, account_bp, security_bp, audit_bp):
+        app.register_blueprint(bp)
+
+
+def configure_security(app: "Flask") -> None:
+    from app.common.headers import install_security_headers
+
+    install_security_headers(app)
+
+
+def configure_templates(app: "Flask") -> None:
+    from app.common.templating import install_template_helpers
+
+    install_template_helpers(app)
+
+
+def configure_errorhandlers(app: "Flask") -> None:
+    from app.common.errorpages import install_error_handlers
+
+    install_error_handlers(app)
+
+
+def configure_cli(app: "Flask") -> None:
+    from app.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,1 @@
+"""Account configuration (owner), profile (everyone) and account memberships."""

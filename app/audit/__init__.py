@@ -1,0 +1,1 @@
+"""Audit trail: recording events, the Logs page, CSV reports and retention."""

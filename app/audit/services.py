@@ -1,0 +1,71 @@
+"""Recording audit events and keeping them for the retention period.
+
+``record()`` is called by every service that changes something a customer would want to trace
+(sign-ins, users, account and configuration changes; later sessions and transfers).
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from flask import current_app, g, has_request_context, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Account, AuditEvent, User, utcnow
+
+
+def record(
+    action: str,
+    target: str = "",
+    details: dict | str | None = None,
+    *,
+    account_id: int | None = None,
+    actor: User | None = None,
+    commit: bool = True,
+) -> AuditEvent | None:
+    """Add an audit event. The account's "audit logging" switch is honoured; events with no
+    account (a sign-in attempt for an unknown name) are always kept."""
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user._get_current_object()
+    if account_id is None and has_request_context():
+        membership = g.get("membership")
+        account_id = membership.account_id if membership is not None else None
+    if account_id is not None:
+        account = db.session.get(Account, account_id)
+        if account is not None and not account.audit_enabled:
+            return None
+    if isinstance(details, dict):
+        details = json.dumps(details, sort_keys=True, default=str)
+    event = AuditEvent(
+        at=utcnow(),
+        account_id=account_id,
+        actor_id=actor.id if actor is not None else None,
+        actor=actor.username if actor is not None else "",
+        ip=(request.remote_addr or "") if has_request_context() else "",
+        action=action,
+        target=target[:320],
+        details=details or "",
+    )
+    db.session.add(event)
+    if commit:
+        db.session.commit()
+    return event
+
+
+def purge_expired(now=None, batch: int = 5000) -> int:
+    """Delete events older than the retention period, oldest first, in batches."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["AUDIT_RETENTION_DAYS"])
+    removed = 0
+    while True:
+        ids = db.session.scalars(
+            select(AuditEvent.id).where(AuditEvent.at < cutoff).order_by(AuditEvent.at).limit(batch)
+        ).all()
+        if not ids:
+            break
+        db.session.query(AuditEvent).filter(AuditEvent.id.in_(ids)).delete(synchronize_session=False)
+        db.session.commit()
+        removed += len(ids)
+    return removed

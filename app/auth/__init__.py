@@ -1,0 +1,1 @@
+"""Sign-in: two steps, email code or recovery code, forgot password, server-side sessions."""

@@ -1,0 +1,92 @@
+"""The ``tessera`` command: server, database, accounts, demo data, audit retention.
+
+``main()`` is the console-script entry. For ``tessera run`` it applies gevent's
+monkey-patching first, before Flask or the database driver is imported (once, here and in
+``wsgi.py`` only).
+"""
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "run":
+        from gevent import monkey
+
+        monkey.patch_all()
+    from flask.cli import FlaskGroup
+
+    from app import create_app
+
+    cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False,
+                     add_version_option=False, help="Tessera Portal and relay.")
+    from flask.cli import routes_command, shell_command
+
+    cli.add_command(routes_command)
+    cli.add_command(shell_command)
+    cli.main(prog_name="tessera")
+
+
+def register_commands(app) -> None:
+    import click
+
+    from app.models import UserType
+
+    @app.cli.command("create-account")
+    @click.option("--company", required=True)
+    @click.option("--email", required=True)
+    @click.option("--password", required=True)
+    def create_account_command(company, email, password):
+        """Create an account and its owner (the username is the email)."""
+        from app.errors import TesseraError
+        from app.users.services import create_account
+
+        try:
+            account = create_account(company, email, password)
+        except TesseraError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(f"Created account {account.company!r} (id {account.id}) owned by {email}")
+
+    @app.cli.command("create-user")
+    @click.option("--company", required=True)
+    @click.option("--email", required=True)
+    @click.option("--password", required=True)
+    @click.option("--type", "user_type", default="user",
+                  type=click.Choice(["user", "group-manager", "administrator"]))
+    def create_user_command(company, email, password, user_type):
+        """Add a user of the given type to an existing account."""
+        from app.errors import TesseraError
+        from app.users.services import create_user, find_account
+
+        try:
+            create_user(find_account(company), email, password, UserType.parse(user_type))
+        except TesseraError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(f"Created {user_type} {email} in {company!r}")
+
+    @app.cli.command("demo")
+    def demo_command():
+        """Create the demo account with one user of every type (idempotent)."""
+        from app.demo import seed_demo
+
+        for line in seed_demo():
+            click.echo(line)
+
+    audit = click.Group("audit", help="Audit log maintenance.")
+    app.cli.add_command(audit)
+
+    @audit.command("purge")
+    def audit_purge_command():
+        """Delete audit events older than the retention period (six months), oldest first."""
+        from app.audit.services import purge_expired
+
+        click.echo(f"Purged {purge_expired()} audit events")
+
+    @app.cli.command("run")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=5000, type=int, show_default=True)
+    def run_command(host, port):
+        """Serve the Portal and relay with gevent (websockets included)."""
+        from app.server import serve
+
+        serve(app, host, port)

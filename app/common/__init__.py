@@ -1,0 +1,1 @@
+"""Pieces every blueprint shares: rendering, headers, error pages, listings, mail."""

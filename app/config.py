@@ -1,0 +1,74 @@
+"""Configuration, read from ``TESSERA_*`` environment variables.
+
+``create_app()`` picks :class:`Config` by default and :class:`TestConfig` for the test suite.
+The secret key is generated once and kept in the instance folder when it is not given.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("TESSERA_INSTANCE", DEFAULT_INSTANCE)).resolve()
+
+
+def _secret_key(folder: Path) -> str:
+    given = os.environ.get("TESSERA_SECRET_KEY")
+    if given:
+        return given
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    def __init__(self) -> None:
+        folder = instance_path()
+        self.INSTANCE_PATH = str(folder)
+        self.SECRET_KEY = _secret_key(folder)
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "TESSERA_DATABASE_URL", f"sqlite:///{folder / 'tessera.db'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.BASE_URL = os.environ.get("TESSERA_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.SMTP_URL = os.environ.get("TESSERA_SMTP_URL", "")
+        self.MAIL_FROM = os.environ.get("TESSERA_MAIL_FROM", "Tessera <no-reply@tessera.invalid>")
+        self.OUTBOX = os.environ.get("TESSERA_OUTBOX", str(folder / "outbox"))
+        self.REDIS_URL = os.environ.get("TESSERA_REDIS_URL", "")
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        secure = self.BASE_URL.startswith("https://")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = secure
+        self.SESSION_COOKIE_NAME = "tessera_session"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = secure
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+        self.AUDIT_RETENTION_DAYS = int(os.environ.get("TESSERA_AUDIT_RETENTION_DAYS", "183"))
+        self.DEMO_PASSWORD = os.environ.get("TESSERA_DEMO_PASSWORD", "Demo-Pass-2024")
+        # argon2 cost: the library defaults in production, cheaper in tests.
+        self.ARGON2_TIME_COST = int(os.environ.get("TESSERA_ARGON2_TIME_COST", "3"))
+        self.ARGON2_MEMORY_COST = int(os.environ.get("TESSERA_ARGON2_MEMORY_COST", "65536"))
+        self.TESTING = False
+
+
+class TestConfig(Config):
+    def __init__(self, **overrides) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SQLALCHEMY_DATABASE_URI = overrides.pop("SQLALCHEMY_DATABASE_URI", "sqlite://")
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_COST = 1024
+        self.SERVER_NAME = None
+        for key, value in overrides.items():
+            setattr(self, key, value)

@@ -1,0 +1,35 @@
+"""The demo account: one user of every type, so a fresh install can be tried at once."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Account, UserType
+
+COMPANY = "Demo Company"
+OWNER = "owner@demo.example.com"
+USERS = [
+    ("admin@demo.example.com", UserType.administrator, "Ada", "Admin"),
+    ("manager@demo.example.com", UserType.group_manager, "Max", "Manager"),
+    ("user@demo.example.com", UserType.user, "Uma", "User"),
+]
+
+
+def seed_demo() -> list[str]:
+    from app.users.services import create_account, create_user
+
+    password = current_app.config["DEMO_PASSWORD"]
+    account = db.session.scalar(select(Account).where(Account.company == COMPANY))
+    if account is None:
+        account = create_account(COMPANY, OWNER, password, timezone="Europe/Copenhagen")
+        owner = account.owner
+        owner.first_name, owner.last_name = "Olivia", "Owner"
+        for email, user_type, first, last in USERS:
+            create_user(account, email, password, user_type, first_name=first, last_name=last,
+                        created_by=owner, ondemand_enabled=user_type is not UserType.user)
+        db.session.commit()
+    lines = [f"Demo account {COMPANY!r}; every demo user's password is {password}"]
+    lines.append(f"  {'Account owner':<22} {OWNER}")
+    lines += [f"  {t.label:<22} {email}" for email, t, _, _ in USERS]
+    return lines

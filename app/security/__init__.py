@@ -1,0 +1,1 @@
+"""Account security settings: MFA policy and audit logging."""

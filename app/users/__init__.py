@@ -1,0 +1,1 @@
+"""Users of an account: listing, invitations, details, edits, removal, licence limits."""
