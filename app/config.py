@@ -45,6 +45,20 @@ class Config:
         self.REDIS_URL = os.environ.get("TESSERA_REDIS_URL", "")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
+        # Sign-in throttling (app/auth/throttle.py): failed passwords and codes per username and
+        # per client address, and forgot-password requests. Windows of minutes: limits always
+        # expire, so nobody is locked out for good.
+        env = os.environ.get
+        self.SIGNIN_LIMIT_PER_USER = env("TESSERA_SIGNIN_LIMIT_PER_USER", "10 per 15 minutes")
+        self.SIGNIN_LIMIT_PER_ADDRESS = env("TESSERA_SIGNIN_LIMIT_PER_ADDRESS", "30 per 15 minutes")
+        self.SIGNIN_CODE_SEND_LIMIT = env("TESSERA_SIGNIN_CODE_SEND_LIMIT", "5 per 15 minutes")
+        self.FORGOT_LIMIT_PER_USER = env("TESSERA_FORGOT_LIMIT_PER_USER", "3 per 15 minutes")
+        self.FORGOT_LIMIT_PER_ADDRESS = env("TESSERA_FORGOT_LIMIT_PER_ADDRESS", "10 per 15 minutes")
+        # Before the limit answers 429, failures slow down: after SIGNIN_SLOWDOWN_AFTER failures
+        # each answer waits SIGNIN_SLOWDOWN_SECONDS, doubling, at most SIGNIN_SLOWDOWN_MAX.
+        self.SIGNIN_SLOWDOWN_AFTER = int(env("TESSERA_SIGNIN_SLOWDOWN_AFTER", "3"))
+        self.SIGNIN_SLOWDOWN_SECONDS = float(env("TESSERA_SIGNIN_SLOWDOWN_SECONDS", "0.5"))
+        self.SIGNIN_SLOWDOWN_MAX = float(env("TESSERA_SIGNIN_SLOWDOWN_MAX", "5"))
         secure = self.BASE_URL.startswith("https://")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
