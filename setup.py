@@ -57,6 +57,7 @@ setup(
             "pytest-xdist>=3",
             "hypothesis>=6",
             "aiosmtpd>=1.4",
+            "cryptography>=42",
             "playwright>=1.40",
             "requests>=2.31",
         ],

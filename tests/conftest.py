@@ -66,6 +66,15 @@ def app(_schema, tmp_path):
         SMTP_URL="",
         BASE_URL="http://localhost",
     ))
+    from flask import g, request_started
+
+    def fresh_request_globals(sender, **extra):
+        # The test holds one app context open, so Flask reuses it (and its ``g``) for every
+        # request of the test. A real server gives each request a fresh ``g``: without this the
+        # CSRF token, the signed-in user and the rate-limit state leak from request to request.
+        g.__dict__.clear()
+
+    request_started.connect(fresh_request_globals, app)
     with app.app_context():
         yield app
         _db.session.remove()
