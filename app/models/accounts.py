@@ -75,9 +75,11 @@ class Account(db.Model):
     owner_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("user.id", use_alter=True, ondelete="SET NULL"), nullable=True
     )
-    logo_wide: Mapped[Optional[bytes]] = mapped_column(LargeBinary, nullable=True)
+    # Deferred: every page loads the account, only the logo route needs the bytes; pages test
+    # ``logo_*_type`` to know whether a logo exists.
+    logo_wide: Mapped[Optional[bytes]] = mapped_column(LargeBinary, nullable=True, deferred=True)
     logo_wide_type: Mapped[str] = mapped_column(String(40), default="")
-    logo_square: Mapped[Optional[bytes]] = mapped_column(LargeBinary, nullable=True)
+    logo_square: Mapped[Optional[bytes]] = mapped_column(LargeBinary, nullable=True, deferred=True)
     logo_square_type: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
