@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import Account, AuditEvent, User, utcnow
@@ -55,17 +55,24 @@ def record(
 
 
 def purge_expired(now=None, batch: int = 5000) -> int:
-    """Delete events older than the retention period, oldest first, in batches."""
+    """Delete events older than ``AUDIT_RETENTION_DAYS`` (183, six months), oldest first, in
+    batches of ``batch`` with a commit after each, so a large backlog never holds one huge
+    transaction. Returns how many were removed.
+
+    Called by ``tessera audit purge`` and once a day by the server's housekeeping greenlet
+    (``app/server.py``).
+    """
     now = now or utcnow()
     cutoff = now - timedelta(days=current_app.config["AUDIT_RETENTION_DAYS"])
     removed = 0
     while True:
         ids = db.session.scalars(
-            select(AuditEvent.id).where(AuditEvent.at < cutoff).order_by(AuditEvent.at).limit(batch)
+            select(AuditEvent.id).where(AuditEvent.at < cutoff)
+            .order_by(AuditEvent.at, AuditEvent.id).limit(batch)
         ).all()
         if not ids:
             break
-        db.session.query(AuditEvent).filter(AuditEvent.id.in_(ids)).delete(synchronize_session=False)
+        db.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         db.session.commit()
         removed += len(ids)
     return removed
