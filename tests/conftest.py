@@ -65,6 +65,9 @@ def app(_schema, tmp_path):
         OUTBOX=str(tmp_path / "outbox"),
         SMTP_URL="",
         BASE_URL="http://localhost",
+        # Each test app gets a fresh in-memory limiter storage (never a shared Redis), so
+        # sign-in throttling counts start at zero in every test.
+        RATELIMIT_STORAGE_URI="memory://",
     ))
     from flask import g, request_started
 
