@@ -40,6 +40,9 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.BASE_URL = os.environ.get("TESSERA_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.SMTP_URL = os.environ.get("TESSERA_SMTP_URL", "")
+        # A CA bundle to trust for the SMTP server's certificate (a private CA); system CAs if unset.
+        self.SMTP_CA_FILE = os.environ.get("TESSERA_SMTP_CA_FILE", "")
+        self.SMTP_TIMEOUT = float(os.environ.get("TESSERA_SMTP_TIMEOUT", "20"))
         self.MAIL_FROM = os.environ.get("TESSERA_MAIL_FROM", "Tessera <no-reply@tessera.invalid>")
         self.OUTBOX = os.environ.get("TESSERA_OUTBOX", str(folder / "outbox"))
         self.REDIS_URL = os.environ.get("TESSERA_REDIS_URL", "")
