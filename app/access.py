@@ -78,6 +78,11 @@ def requires(permission: str):
 
         @wraps(view)
         def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                # Signed out: to the sign-in page (401 + HX-Redirect for HTMX), not a 403.
+                from flask import current_app
+
+                return current_app.login_manager.unauthorized()
             require(permission)
             return view(*args, **kwargs)
 
