@@ -21,7 +21,8 @@ def error_response(status: int, title: str, message: str, headers=None):
         response = jsonify(error=message)
         response.status_code = status
     else:
-        response = render("errors.html", partial="error", status=status, title=title, message=message)
+        response = render("errors.html", partial="error", status=status, code=status, title=title,
+                          message=message)
     if headers:
         response.headers.update(headers)
     return response
