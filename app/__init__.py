@@ -59,9 +59,9 @@ def configure_blueprints(app: "Flask") -> None:
     from app.dashboard.views import bp as dashboard_bp
     from app.health import bp as health_bp
     from app.security.views import bp as security_bp
-    from app.users.views import bp as users_bp
+    from app.users.views import bp as users_bp, invite_bp
 
-    for bp in (health_bp, auth_bp, dashboard_bp, users_bp, account_bp, security_bp, audit_bp):
+    for bp in (health_bp, auth_bp, dashboard_bp, users_bp, invite_bp, account_bp, security_bp, audit_bp):
         app.register_blueprint(bp)
 
 
