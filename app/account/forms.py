@@ -16,6 +16,7 @@ from wtforms import (
     HiddenField,
     PasswordField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
 )
@@ -28,6 +29,11 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def choices(pairs) -> list[SelectChoice]:
+    """``(value, label)`` pairs as the option objects WTForms wants."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 class ProfileForm(FlaskForm):
     first_name = StringField("First name", filters=[_strip], validators=[Length(max=100)])
     last_name = StringField("Last name", filters=[_strip], validators=[Length(max=100)])
@@ -37,7 +43,8 @@ class ProfileForm(FlaskForm):
     default_action = SelectField("Default remote control action", choices=[])
 
     def set_choices(self, account_default_label: str) -> None:
-        self.default_action.choices = [("", f"Account default ({account_default_label})"), *REMOTE_ACTIONS]
+        self.default_action.choices = choices([("", f"Account default ({account_default_label})"),
+                                               *REMOTE_ACTIONS])
 
 
 try:  # the sign-in engineer's shared new-password fields (with the strength meter)
@@ -77,12 +84,12 @@ class AccountForm(FlaskForm):
     contact_phone = StringField("Contact phone", filters=[_strip], validators=[Length(max=50)])
     timezone = SelectField("Timezone", validate_choice=False,
                            validators=[DataRequired("Choose a timezone.")])
-    default_action = SelectField("Default remote control action", choices=REMOTE_ACTIONS,
+    default_action = SelectField("Default remote control action", choices=choices(REMOTE_ACTIONS),
                                  validate_choice=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
+        self.timezone.choices = choices(timezone_choices())
 
 
 class ChangeOwnerForm(FlaskForm):

@@ -30,6 +30,7 @@ from app.account.forms import (
     MembershipsForm,
     ProfileForm,
     RemoveLogoForm,
+    choices,
 )
 from app.account.logos import KINDS, MAX_BYTES
 from app.common.templating import render
@@ -80,7 +81,7 @@ def _memberships_form(formdata=True) -> MembershipsForm:
             "aliases": [{"account_id": m.account_id, "alias": m.alias} for m in _my_memberships()],
             "primary": current_user.primary_account_id,
         })
-    form.primary.choices = [(m.account_id, m.account.company) for m in _my_memberships() if m.enabled]
+    form.primary.choices = choices((m.account_id, m.account.company) for m in _my_memberships() if m.enabled)
     return form
 
 
@@ -201,8 +202,8 @@ def _configuration_page(status: int = 200, **forms):
     logo_forms = {kind: (forms.get(f"logo_{kind}") or LogoForm(formdata=None, prefix=kind)) for kind in KINDS}
     candidates = services.owner_candidates(account) if editable else []
     owner_form = forms.get("owner_form") or ChangeOwnerForm(formdata=None)
-    owner_form.new_owner.choices = [(0, "Choose a user…")] + [
-        (m.user_id, f"{m.user.display_name} ({m.user.username}) · {m.type.label}") for m in candidates]
+    owner_form.new_owner.choices = choices([(0, "Choose a user…")] + [
+        (m.user_id, f"{m.user.display_name} ({m.user.username}) · {m.type.label}") for m in candidates])
     admins = [(m, _member_url(m)) for m in services.administrators(account)]
     return render(
         "account/configuration.html",
