@@ -102,7 +102,7 @@ def details(user_id: int):
         "users/details.html",
         member=membership,
         user=membership.user,
-        status=services.member_status(membership),
+        state=services.member_status(membership),
         invite=services.pending_invite(membership),
         max_sends=services.MAX_INVITE_SENDS,
         refusal=services.why_not_manage(actor, membership, "edit") if can("users.manage") else "",
