@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,7 +45,8 @@ def day_bounds(account: Account, first_day: date, last_day: date) -> tuple[datet
     zone = account_zone(account)
     start = datetime.combine(first_day, time.min, tzinfo=zone)
     end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=zone)
-    return start, end
+    # In UTC: arithmetic between two times of one zone would ignore a daylight-saving change.
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def report_days(report: AuditReport, account: Account) -> tuple[date, date]:

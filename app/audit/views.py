@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, flash, g, redirect, send_file, url_for
+from flask import Blueprint, flash, g, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from app.access import requires
 from app.audit import reports as report_service
+from app.audit import services as audit_service
 from app.audit.forms import DeleteReportForm, ReportForm
+from app.common.listing import Listing
 from app.common.templating import render
 from app.errors import ValidationError
+from app.models import AuditEvent
 
 bp = Blueprint("audit", __name__, url_prefix="/logs")
 
@@ -22,7 +25,21 @@ bp = Blueprint("audit", __name__, url_prefix="/logs")
 @bp.get("/")
 @requires("logs.view")
 def index():
-    return render("audit/index.html")
+    """The account's audit events, newest first, through the shared listing component."""
+    membership = g.membership
+    listing = Listing(
+        "logs",
+        audit_service.events_query(membership.account_id),
+        audit_service.event_columns(),
+        request.args,
+        id_column=AuditEvent.id,
+        default_sort="time",
+        default_dir="desc",
+        default_rows=25,
+        tz=membership.account.timezone,
+    )
+    return render("audit/index.html", partial="listing", listing=listing,
+                  action_label=audit_service.action_label, details_text=audit_service.details_text)
 
 
 def _reports_page(form: ReportForm, status: int = 200):
