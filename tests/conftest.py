@@ -152,10 +152,30 @@ def csrf_token(client, path="/login"):
 
 
 def sign_in(client, username, password=PASSWORD):
+    """Sign in through the real steps. Where MFA applies, the emailed code is read from the
+    newest sign-in mail in the outbox folder and entered too."""
     token = csrf_token(client)
     client.post("/login", data={"csrf_token": token, "username": username})
-    return client.post("/login/password", data={"csrf_token": token, "password": password},
-                       follow_redirects=True)
+    response = client.post("/login/password", data={"csrf_token": token, "password": password},
+                           follow_redirects=True)
+    if response.request.path == "/login/code":
+        code = _newest_sign_in_code(client.application)
+        if code:
+            response = client.post("/login/code", data={"csrf_token": token, "code": code},
+                                   follow_redirects=True)
+    return response
+
+
+def _newest_sign_in_code(app) -> str | None:
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    for path in sorted(Path(app.config["OUTBOX"]).glob("*.eml"), reverse=True):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if "sign-in code" in str(message["Subject"]):
+            match = re.search(r"^\s+(\d{6})\s*$", message.get_body(("plain",)).get_content(), re.M)
+            return match.group(1) if match else None
+    return None
 
 
 @pytest.fixture
