@@ -105,6 +105,7 @@ def test_users_listing_with_two_chips_sorted_and_paged(live_server, browser):
 
     # Sort by username, descending: a second click on the header.
     page.click("th[data-column=username] a")
+    expect(page.locator("th[data-column=username]")).to_have_attribute("aria-sort", "ascending")
     page.click("th[data-column=username] a")
     expect(page.locator("th[data-column=username]")).to_have_attribute("aria-sort", "descending")
     first = page.locator("tbody td[data-column=username]").first
