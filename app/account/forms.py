@@ -20,9 +20,10 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from app.account.services import REMOTE_ACTIONS, timezone_choices
+from app.auth.forms import NewPasswordForm
 
 
 def _strip(value):
@@ -40,25 +41,16 @@ class ProfileForm(FlaskForm):
     email = StringField("Email", filters=[_strip],
                         validators=[DataRequired("Enter your email address."), Length(max=320)])
     mfa_enabled = BooleanField("Ask for an email code when I sign in")
-    default_action = SelectField("Default remote control action", choices=[])
+    default_action = SelectField("Default remote control action", choices=[], validate_choice=False)
 
     def set_choices(self, account_default_label: str) -> None:
         self.default_action.choices = choices([("", f"Account default ({account_default_label})"),
                                                *REMOTE_ACTIONS])
 
 
-try:  # the sign-in engineer's shared new-password fields (with the strength meter)
-    from app.auth.forms import NewPasswordForm as _NewPasswordBase
-except ImportError:  # pragma: no cover - until that form lands
-    class _NewPasswordBase(FlaskForm):
-        password = PasswordField("New password", validators=[DataRequired("Enter a new password."),
-                                                             Length(max=1000)])
-        confirm = PasswordField("Confirm new password", validators=[
-            DataRequired("Enter the new password again."),
-            EqualTo("password", "The two passwords are not the same.")])
+class ChangePasswordForm(NewPasswordForm):
+    """The shared new-password fields (rules, strength meter) plus the current password."""
 
-
-class ChangePasswordForm(_NewPasswordBase):
     current_password = PasswordField("Current password", validators=[
         DataRequired("Enter your current password."), Length(max=1000)])
 
