@@ -54,7 +54,8 @@ def sniff(data: bytes) -> str | None:
         return "image/jpeg"
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     # An SVG is XML whose first element is <svg>; prologue, comments and a doctype may precede it.
-    head = re.sub(rb"^(<\?xml[^>]*\?>\s*|<!--.*?-->\s*|<!doctype svg[^>\[]*>\s*)*", b"", head, flags=re.S)
+    head = re.sub(rb"^(<\?xml[^>]*\?>\s*|<!--.*?-->\s*|<!doctype svg[^>\[]*(\[.*?\])?\s*>\s*)*", b"", head,
+                  flags=re.S)
     if head.startswith(b"<svg") and head[4:5] in (b" ", b">", b"\t", b"\n", b"\r", b"/"):
         return "image/svg+xml"
     return None
