@@ -176,3 +176,35 @@ def test_forgot_password_is_throttled_per_username(app, factory, outbox):
     assert "Too many password reset requests" in response.get_data(as_text=True)
     assert "Retry-After" in response.headers
     assert len(outbox()) == 2
+
+
+def test_limits_also_hold_with_redis_storage(monkeypatch, tmp_path):
+    """At scale the counters live in Redis (TESSERA_REDIS_URL), shared by every process."""
+    import secrets
+
+    import redis
+
+    from app import config, create_app
+    from app.extensions import db
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    app = create_app(config.TestConfig(
+        SQLALCHEMY_DATABASE_URI="sqlite://", INSTANCE_PATH=str(tmp_path), RATELIMIT_STORAGE_URI=url,
+        SIGNIN_LIMIT_PER_USER="2 per 1 minute", OUTBOX=str(tmp_path / "outbox")))
+    monkeypatch.setattr(throttle, "pause", lambda seconds: None)
+    with app.app_context():
+        db.create_all()
+    from limits.storage import RedisStorage
+
+    assert isinstance(limiter.storage, RedisStorage)
+    client = app.test_client()
+    # a fresh address and username, so earlier runs sharing this Redis do not interfere
+    client.environ_base["REMOTE_ADDR"] = f"10.{secrets.randbelow(255)}.{secrets.randbelow(255)}.7"
+    name = f"nobody-{secrets.token_hex(4)}@example.com"
+    for _ in range(2):
+        assert _wrong_password(client, name).status_code == 200
+    assert _wrong_password(client, name).status_code == 429
