@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     make_response,
@@ -34,7 +33,7 @@ from app.account.forms import (
 )
 from app.account.logos import KINDS, MAX_BYTES
 from app.common.templating import render
-from app.dashboard.nav import allowed_endpoint, link_if_allowed
+from app.dashboard.nav import link_if_allowed
 from app.errors import Conflict, ValidationError
 from app.extensions import db
 from app.models import Account
@@ -179,15 +178,10 @@ def profile_accounts():
 # --- account configuration -----------------------------------------------------------------
 
 def _member_url(membership) -> str | None:
-    """A link to a member's details page, when the users feature has one and it is allowed."""
-    endpoint = allowed_endpoint("users.detail")
-    if endpoint is None:
+    """A link to a member's details page (the users feature's), when the reader may open it."""
+    if membership is None:
         return None
-    rule = next(current_app.url_map.iter_rules(endpoint))
-    known = {"membership_id": membership.id, "user_id": membership.user_id}
-    if not rule.arguments <= set(known):
-        return None
-    return url_for(endpoint, **{name: known[name] for name in rule.arguments})
+    return link_if_allowed("users.details", user_id=membership.user_id)
 
 
 def _account_form(account: Account, formdata=True) -> AccountForm:
@@ -217,8 +211,7 @@ def _configuration_page(status: int = 200, **forms):
         max_mb=f"{MAX_BYTES / (1024 * 1024):.1f}",
         administrators=admins,
         candidates=candidates,
-        owner_url=_member_url(next((m for m in account.memberships if m.user_id == account.owner_id), None))
-        if account.owner_id else None,
+        owner_url=_member_url(next((m for m in account.memberships if m.user_id == account.owner_id), None)),
         action_label=services.action_label,
         open_section=forms.get("open_section"),
     )

@@ -269,8 +269,8 @@ def test_administrators_are_listed_with_links_when_user_details_exist(app, db, o
     html = owner_client.get(CONFIG).get_data(as_text=True)
     panel = html.split('id="administrators"', 1)[1].split("</section>", 1)[0]
     assert admin.username in panel
-    if "users.detail" in app.view_functions:
-        assert "<a href=" in panel
+    if "users.details" in app.view_functions:
+        assert f'<a href="/users/{admin.id}">' in panel
     else:
         assert "<a href=" not in panel
     owner = db.session.get(User, owner_client.account.owner_id)
