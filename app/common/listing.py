@@ -80,10 +80,12 @@ class Column:
     ``expr`` is the SQL expression that is filtered and (unless ``sort_expr`` is given) sorted
     on. ``filter`` is one of ``text``, ``choice``, ``bool``, ``date`` or ``None`` (no filter).
     ``choices`` are ``(token, label)`` pairs for choice filters; ``coerce`` turns a token into
-    the value compared with ``expr`` (e.g. an enum member). ``blanks`` offers a "(Blanks)"
+    the value compared with ``expr`` (e.g. an enum member). ``sort_expr`` (one expression or a
+    tuple of them) sorts instead of ``expr``, e.g. a rank, or plain columns an index covers. ``blanks`` offers a "(Blanks)"
     filter matching NULL, or NULL or empty text for text columns. ``required`` columns cannot
     be hidden. ``get`` reads the cell value from a result row (default: the attribute named
-    ``key``).
+    ``key``). ``match`` turns a choice token into the WHERE clause instead of ``expr == value``
+    (plain predicates let the planner estimate better than a comparison with a CASE).
     """
 
     key: str
@@ -98,6 +100,7 @@ class Column:
     coerce: Callable[[str], Any] | None = None
     sort_expr: Any = None
     get: Callable[[Any], Any] | None = None
+    match: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.filter is not None and self.filter not in FILTER_KINDS:
@@ -273,10 +276,13 @@ class Listing:
                     clauses.append(expr.is_(None))
             elif column.filter == "text":
                 clauses.append(expr.icontains(value, autoescape=True))
+            elif column.filter == "choice" and column.match is not None:
+                clauses.append(column.match(value))
             elif column.filter == "choice":
                 clauses.append(expr == (column.coerce(value) if column.coerce else value))
             elif column.filter == "bool":
-                clauses.append(expr.is_(value))
+                # "= true" rather than "IS TRUE": PostgreSQL can use an index for the former.
+                clauses.append(expr == value)
             else:
                 start, end = value
                 parts = []
@@ -291,8 +297,9 @@ class Listing:
         ordering = []
         if self.sort is not None:
             column = self.by_key[self.sort]
-            expr = column.sort_expr if column.sort_expr is not None else column.expr
-            ordering.append(expr.desc() if self.dir == "desc" else expr.asc())
+            exprs = column.sort_expr if column.sort_expr is not None else column.expr
+            for expr in exprs if isinstance(exprs, (list, tuple)) else [exprs]:
+                ordering.append(expr.desc() if self.dir == "desc" else expr.asc())
         # The id keeps pages stable when many rows share a value.
         ordering.append(self.id_column.desc() if self.dir == "desc" else self.id_column.asc())
         return ordering

@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -96,7 +96,11 @@ class Membership(db.Model):
     """A user's place in one account: type, alias, flags. A user may belong to several."""
 
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("user_id", "account_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "account_id"),
+        # The Users listing: an account's members newest first without sorting them all.
+        Index("ix_membership_account_id_created_at", "account_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Select, and_, case, delete, func, select
+from sqlalchemy import Select, and_, case, delete, func, not_, or_, select
 
 from app.access import assignable_types, may_manage_member
 from app.audit.services import record
@@ -162,22 +162,37 @@ REMOTE_ACTIONS = {
 }
 
 
+def _status_parts(now: datetime | None):
+    cutoff = (now or utcnow()) - ONLINE_WINDOW
+    # IN (uncorrelated subquery) rather than a correlated EXISTS: PostgreSQL hashes the few
+    # live sessions once instead of probing them for every row, negated or not.
+    live_users = select(UserSession.user_id).where(UserSession.last_seen_at >= cutoff)
+    disabled = Membership.enabled == False  # noqa: E712  (SQL, not Python truth)
+    pending = and_(User.password_hash.is_(None), User.source == "local")
+    online = and_(User.last_seen_at >= cutoff, User.id.in_(live_users))
+    return disabled, pending, online
+
+
 def status_expr(now: datetime | None = None):
-    """A member's status as one SQL CASE, so the listing filters and sorts on it in the
+    """A member's status as one SQL CASE, so the listing shows and sorts it from the
     database. Online means a signed-in browser (a ``user_session`` row) was seen within the
     last five minutes; the cheap ``User.last_seen_at`` test runs first."""
-    cutoff = (now or utcnow()) - ONLINE_WINDOW
-    recent_session = (
-        select(UserSession.id)
-        .where(UserSession.user_id == User.id, UserSession.last_seen_at >= cutoff)
-        .exists()
-    )
-    return case(
-        (Membership.enabled.is_(False), "disabled"),
-        (and_(User.password_hash.is_(None), User.source == "local"), "pending"),
-        (and_(User.last_seen_at >= cutoff, recent_session), "online"),
-        else_="offline",
-    )
+    disabled, pending, online = _status_parts(now)
+    return case((disabled, "disabled"), (pending, "pending"), (online, "online"), else_="offline")
+
+
+def status_match(now: datetime | None = None):
+    """The status filter as plain predicates (same meaning as :func:`status_expr`): the
+    planner estimates these, where it cannot see through ``CASE ... = 'offline'``."""
+    disabled, pending, online = _status_parts(now)
+    active = and_(Membership.enabled == True, not_(pending))  # noqa: E712
+    clauses = {
+        "disabled": disabled,
+        "pending": and_(Membership.enabled == True, pending),  # noqa: E712
+        "online": and_(active, online),
+        "offline": and_(active, or_(User.last_seen_at.is_(None), not_(online))),
+    }
+    return clauses.__getitem__
 
 
 def _status_rank(status):
@@ -202,13 +217,15 @@ def user_columns(now: datetime | None = None) -> list:
 
     status = status_expr(now)
     return [
-        Column("name", "Name", User.first_name + " " + User.last_name, required=True),
+        # Sorted on the two name columns (one index covers them), filtered on the full name.
+        Column("name", "Name", User.first_name + " " + User.last_name, required=True,
+               sort_expr=(User.first_name, User.last_name)),
         Column("username", "Username", User.username),
         Column("email", "Email", User.email, visible=False, blanks=True),
         Column("type", "Type", Membership.type, filter="choice", sort_expr=_type_rank(),
                choices=[(t.name, t.label) for t in UserType], coerce=UserType.__getitem__),
         Column("status", "Status", status, filter="choice", sort_expr=_status_rank(status),
-               choices=list(STATUS_LABELS.items())),
+               choices=list(STATUS_LABELS.items()), match=status_match(now)),
         Column("enabled", "Enabled", Membership.enabled, filter="bool", visible=False),
         Column("ondemand", "OnDemand", Membership.ondemand_enabled, filter="bool"),
         Column("mfa", "MFA", User.mfa_enabled, filter="bool", visible=False),
