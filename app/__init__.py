@@ -28,6 +28,7 @@ def create_app(config: Config | None = None) -> "Flask":
     app.config.from_object(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_security(app)
@@ -35,6 +36,16 @@ def create_app(config: Config | None = None) -> "Flask":
     configure_errorhandlers(app)
     configure_cli(app)
     return app
+
+
+def configure_proxy(app: "Flask") -> None:
+    """Behind N trusted reverse proxies, take the client address and scheme from their
+    X-Forwarded-* headers (throttling and audit need the real address)."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def configure_extensions(app: "Flask") -> None:

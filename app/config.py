@@ -45,6 +45,8 @@ class Config:
         self.SMTP_TIMEOUT = float(os.environ.get("TESSERA_SMTP_TIMEOUT", "20"))
         self.MAIL_FROM = os.environ.get("TESSERA_MAIL_FROM", "Tessera <no-reply@tessera.invalid>")
         self.OUTBOX = os.environ.get("TESSERA_OUTBOX", str(folder / "outbox"))
+        # How many reverse proxies in front of Tessera set X-Forwarded-For/Proto (0 = none).
+        self.PROXY_HOPS = int(os.environ.get("TESSERA_PROXY_HOPS", "0"))
         self.REDIS_URL = os.environ.get("TESSERA_REDIS_URL", "")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
