@@ -42,7 +42,7 @@ The template half is ``templates/partials/listing.html``; a view uses both like 
         default_sort="name",
         bulk_actions=[BulkAction("Remove", url_for("users.remove_many"), danger=True)],
     )
-    return render("users/index.html", partial="listing", listing=listing)
+    return listing.push_url(render("users/index.html", partial="listing", listing=listing))
 
     {# users/index.html #}
     {% block listing %}
@@ -383,6 +383,15 @@ class Listing:
         base = url_for(endpoint, **values)
         query = urlencode(self.state(drop=drop, **changes))
         return f"{base}?{query}" if query else base
+
+    def push_url(self, response):
+        """For an HTMX request, put the listing's clean URL (no empty filter fields) in the
+        browser's address bar instead of the raw form submission."""
+        from app.common.templating import is_htmx
+
+        if is_htmx():
+            response.headers["HX-Push-Url"] = self.url()
+        return response
 
     def sort_url(self, column: Column) -> str:
         if self.sort == column.key:

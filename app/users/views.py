@@ -46,8 +46,9 @@ def index():
         bulk_actions=bulk,
         tz=actor.account.timezone,
     )
-    return render("users/index.html", partial="listing", listing=listing,
-                  status_labels=services.STATUS_LABELS, now=now)
+    response = render("users/index.html", partial="listing", listing=listing,
+                      status_labels=services.STATUS_LABELS, now=now)
+    return listing.push_url(response)
 
 
 @bp.route("/invite", methods=["GET", "POST"])

@@ -144,3 +144,11 @@ def test_other_accounts_users_are_never_listed(client, crowd, factory):
     sign_in(client, admin.username)
     html = client.get("/users/?f.username=outsider").get_data(as_text=True)
     assert "0 - 0 of 0" in html and "outsider@other.example" not in html
+
+
+def test_htmx_filter_submission_pushes_a_clean_address(client, crowd):
+    account, admin = crowd
+    sign_in(client, admin.username)
+    response = client.get("/users/?sort=name&dir=asc&f.name=&f.type=user&f.status=&f.created.from=",
+                          headers={"HX-Request": "true"})
+    assert response.headers["HX-Push-Url"] == "/users/?f.type=user&sort=name&dir=asc"
