@@ -16,23 +16,18 @@ from wtforms import (
     HiddenField,
     PasswordField,
     RadioField,
-    SelectChoice,
     SelectField,
     StringField,
 )
 from wtforms.validators import DataRequired, Length
 
 from app.account.services import REMOTE_ACTIONS, timezone_choices
+from app.common.forms import choices
 from app.auth.forms import NewPasswordForm
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
-
-
-def choices(pairs) -> list[SelectChoice]:
-    """``(value, label)`` pairs as the option objects WTForms wants."""
-    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class ProfileForm(FlaskForm):

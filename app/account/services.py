@@ -19,13 +19,10 @@ from app.auth.sessions import end_all_sessions
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.models import Account, Membership, User, UserType, utcnow
-from app.models.accounts import MfaPolicy
+from app.models.accounts import REMOTE_ACTIONS as ACCOUNT_REMOTE_ACTIONS, MfaPolicy
 
 # How a remote control session opens by default. "" on a membership means "the account's".
-REMOTE_ACTIONS = [
-    ("browser", "Control in the browser"),
-    ("viewer", "Control with the installed viewer"),
-]
+REMOTE_ACTIONS = list(ACCOUNT_REMOTE_ACTIONS.items())
 _ACTION_LABELS = dict(REMOTE_ACTIONS)
 PHONE = re.compile(r"^[0-9+()./ \-]*$")
 

@@ -47,6 +47,13 @@ class UserType(enum.Enum):
             raise ValueError(f"unknown user type {text!r}") from None
 
 
+# What a click on a device does by default: the account's setting, overridable per membership.
+REMOTE_ACTIONS = {
+    "browser": "Control in the browser",
+    "viewer": "Control with the installed viewer",
+}
+
+
 class MfaPolicy(enum.Enum):
     disabled = "disabled"
     per_user = "per_user"

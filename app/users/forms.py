@@ -13,16 +13,7 @@ from app.auth.forms import NewPasswordForm
 from app.users.services import REMOTE_ACTIONS
 
 
-try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
-    from wtforms.fields import SelectChoice
-except ImportError:  # older WTForms
-    SelectChoice = None
-
-
-def choices(pairs) -> list:
-    """``(value, label)`` pairs as the installed WTForms wants them."""
-    pairs = list(pairs)
-    return [SelectChoice(v, l) for v, l in pairs] if SelectChoice is not None else pairs
+from app.common.forms import choices  # noqa: F401  (views import it from here too)
 
 
 def _action_choices():

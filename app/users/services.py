@@ -30,6 +30,7 @@ from app.models import (
     UserType,
     utcnow,
 )
+from app.models.accounts import REMOTE_ACTIONS as ACCOUNT_REMOTE_ACTIONS
 
 
 def normalise_email(text: str) -> str:
@@ -155,11 +156,7 @@ STATUS_LABELS = {
     "pending": "Invite pending",
     "disabled": "Disabled",
 }
-REMOTE_ACTIONS = {
-    "": "Account default",
-    "browser": "Control through browser",
-    "viewer": "Control with the installed viewer",
-}
+REMOTE_ACTIONS = {"": "Account default", **ACCOUNT_REMOTE_ACTIONS}
 
 
 def _status_parts(now: datetime | None):

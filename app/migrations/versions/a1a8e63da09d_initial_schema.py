@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e099b90f0973
+Revision ID: a1a8e63da09d
 Revises: 
-Create Date: 2026-11-26 15:43:45.003368
+Create Date: 2026-11-26 15:56:26.818340
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = 'e099b90f0973'
+revision = 'a1a8e63da09d'
 down_revision = None
 branch_labels = None
 depends_on = None
