@@ -50,6 +50,7 @@ setup(
         "zstandard>=0.22",
         "psycopg[binary]>=3.1",
         "redis>=5",
+        "python-dateutil>=2.8",
     ],
     extras_require={
         "test": [
