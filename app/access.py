@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, UserType] = {
     "devices.view": GM,
     "devices.manage": GM,
     "roles.view": GM,
+    # Group managers read groups (they manage the users and devices in them); changing a
+    # group or who is in it stays with administrators, since membership decides access.
+    "groups.view": GM,
     "logs.view": GM,
     "logs.report": GM,
     "logs.delete_report": ADM,
@@ -37,6 +40,7 @@ PERMISSIONS: dict[str, UserType] = {
     "roles.manage": ADM,
     "devices.remove": ADM,
     "packages.manage": ADM,
+    "applications.manage": ADM,
     "security.manage": ADM,
     "authentication.manage": ADM,
     "account.view": ADM,
