@@ -64,6 +64,11 @@ class Config:
         self.SIGNIN_SLOWDOWN_AFTER = int(env("TESSERA_SIGNIN_SLOWDOWN_AFTER", "3"))
         self.SIGNIN_SLOWDOWN_SECONDS = float(env("TESSERA_SIGNIN_SLOWDOWN_SECONDS", "0.5"))
         self.SIGNIN_SLOWDOWN_MAX = float(env("TESSERA_SIGNIN_SLOWDOWN_MAX", "5"))
+        # Agent enrolment (POST /api/v1/agent/enroll): attempts per client address.
+        self.AGENT_ENROLL_LIMIT = env("TESSERA_AGENT_ENROLL_LIMIT", "30 per minute")
+        # What the Linux installer's pip installs: the distribution name on PyPI, or a wheel's
+        # URL (e.g. one served next to the Portal).
+        self.AGENT_PIP_SPEC = env("TESSERA_AGENT_PIP_SPEC", "tessera")
         secure = self.BASE_URL.startswith("https://")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -82,6 +87,7 @@ class Config:
 
 
 class TestConfig(Config):
+    __test__ = False  # not a pytest test class, whatever the name says
     def __init__(self, **overrides) -> None:
         super().__init__()
         self.TESTING = True
