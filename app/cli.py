@@ -64,6 +64,26 @@ def register_commands(app) -> None:
             raise click.ClickException(err.message) from None
         click.echo(f"Created {user_type} {email} in {company!r}")
 
+    @app.cli.command("create-group")
+    @click.option("--company", required=True)
+    @click.option("--kind", required=True, type=click.Choice(["user", "device"]))
+    @click.option("--name", required=True)
+    @click.option("--member", "members", multiple=True,
+                  help="A user's email (user groups) or a device's hostname (device groups); repeat it.")
+    def create_group_command(company, kind, name, members):
+        """Create a user or device group, with members; one unknown member creates nothing."""
+        from app.errors import TesseraError
+        from app.groups.services import create_group_with_members, parse_kind
+        from app.users.services import find_account
+
+        try:
+            group = create_group_with_members(find_account(company).id, parse_kind(kind), name,
+                                              list(members))
+        except TesseraError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(f"Created {group.kind.label.lower()} {group.name!r} (id {group.id}) in "
+                   f"{company!r} with {len(members)} member{'s' if len(members) != 1 else ''}")
+
     @app.cli.command("demo")
     def demo_command():
         """Create the demo account with one user of every type (idempotent)."""

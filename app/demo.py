@@ -29,6 +29,11 @@ def seed_demo() -> list[str]:
             create_user(account, email, password, user_type, first_name=first, last_name=last,
                         created_by=owner, ondemand_enabled=user_type is not UserType.user)
         db.session.commit()
+    from app.roles.services import create_predefined_roles
+
+    # An account made before roles existed gets its predefined roles too.
+    if create_predefined_roles(account):
+        db.session.commit()
     lines = [f"Demo account {COMPANY!r}; every demo user's password is {password}"]
     lines.append(f"  {'Account owner':<22} {OWNER}")
     lines += [f"  {t.label:<22} {email}" for email, t, _, _ in USERS]

@@ -5,7 +5,7 @@ never offers a type its user may not give."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.auth.forms import NewPasswordForm
@@ -30,6 +30,9 @@ class InviteForm(FlaskForm):
     enabled = BooleanField("Enabled", default=True)
     ondemand_enabled = BooleanField("OnDemand sessions")
     mfa = BooleanField("Multi-factor authentication")
+    # Active local user groups of the account (filled by the view for those who may manage
+    # groups); the services say clearly when an id is not one of them.
+    groups = SelectMultipleField("Groups (optional)", coerce=int, validate_choice=False)
 
 
 class EditUserForm(FlaskForm):
@@ -41,6 +44,7 @@ class EditUserForm(FlaskForm):
     ondemand_enabled = BooleanField("OnDemand sessions")
     mfa = BooleanField("Multi-factor authentication")
     default_action = SelectField("Default remote control action", choices=_action_choices())
+    groups = SelectMultipleField("Groups", coerce=int, validate_choice=False)
 
 
 class ConfirmForm(FlaskForm):

@@ -42,6 +42,8 @@ def normalise_email(text: str) -> str:
 
 
 def licence_counters(account: Account) -> dict[str, tuple[int, int]]:
+    from app.devices.services import count_licensed_devices
+
     users = db.session.scalar(
         select(func.count(Membership.id)).where(Membership.account_id == account.id)
     ) or 0
@@ -53,7 +55,8 @@ def licence_counters(account: Account) -> dict[str, tuple[int, int]]:
     return {
         "users": (users, account.max_users),
         "ondemand_users": (ondemand, account.max_ondemand_users),
-        "devices": (0, account.max_devices),
+        # Enrolled and pending devices hold a seat; revoked ones do not (app/devices/services.py).
+        "devices": (count_licensed_devices(account.id), account.max_devices),
     }
 
 
@@ -98,6 +101,9 @@ def create_account(company: str, email: str, password: str, **settings) -> Accou
     db.session.add(Membership(user=owner, account=account, type=UserType.owner, ondemand_enabled=True))
     db.session.flush()
     account.owner_id = owner.id
+    from app.roles.services import create_predefined_roles
+
+    create_predefined_roles(account)
     db.session.commit()
     return account
 
@@ -290,13 +296,16 @@ def update_member(
     ondemand_enabled: bool,
     mfa: bool,
     default_action: str,
+    group_ids: list[int] | None = None,
 ) -> Membership:
     """Edit a member. The username never changes; directory users keep the names and email
-    their directory gives them."""
+    their directory gives them. ``group_ids`` (None: leave them) are the member's active local
+    user groups, for those who may manage groups."""
     target = get_member(actor.account_id, user_id)
     reason = why_not_manage(actor, target, "edit")
     if reason:
         raise Forbidden(reason)
+    groups = _chosen_groups(actor, group_ids)
     if user_type not in assignable_types(actor):
         raise Forbidden(f"You cannot give the type {user_type.label}.")
     if default_action not in REMOTE_ACTIONS:
@@ -327,12 +336,31 @@ def update_member(
     change(target, "ondemand_enabled", ondemand_enabled)
     change(target, "default_action", default_action)
     change(user, "mfa_enabled", mfa, "mfa")
+    if groups is not None:
+        from app.groups.services import set_user_groups
+
+        moved = set_user_groups(target, groups)
+        if moved:
+            changes["groups"] = moved
     if changes:
         target.modified_at = utcnow()
         target.modified_by_id = actor.user_id
         record("user.updated", user.username, changes, account_id=actor.account_id, commit=False)
     db.session.commit()
     return target
+
+
+def _chosen_groups(actor: Membership, group_ids: list[int] | None):
+    """The groups an invite or edit puts members in (None: the form had no groups field).
+    Only those who may manage groups choose them: membership decides access."""
+    if group_ids is None:
+        return None
+    from app.access import can
+    from app.groups.services import resolve_user_groups
+
+    if group_ids and not can("groups.manage", actor):
+        raise Forbidden("You cannot put users in groups.")
+    return resolve_user_groups(actor.account_id, group_ids)
 
 
 def removal_problems(actor: Membership, user_ids: list[int]) -> tuple[list[Membership], list[str]]:
@@ -424,6 +452,9 @@ def remove_members(actor: Membership, user_ids: list[int]) -> Removal:
             result.removed.append(user.username)
         else:
             db.session.execute(delete(Invite).where(Invite.membership_id == target.id))
+            from app.groups.services import forget_memberships
+
+            forget_memberships([target.id])
             db.session.delete(target)
             record("user.removed", user.username, {"accounts": [actor.account_id]},
                    account_id=actor.account_id, commit=False)
@@ -438,9 +469,12 @@ def remove_members(actor: Membership, user_ids: list[int]) -> Removal:
 def _delete_user(user: User) -> None:
     """Delete a user and what belongs to their sign-in. Spelled out rather than left to the
     foreign keys because SQLite does not enforce ``ON DELETE CASCADE`` here."""
+    from app.groups.services import forget_memberships
+
     membership_ids = [m.id for m in user.memberships]
     if membership_ids:
         db.session.execute(delete(Invite).where(Invite.membership_id.in_(membership_ids)))
+        forget_memberships(membership_ids)
     for model in (UserSession, EmailCode, RecoveryCode, PasswordReset):
         db.session.execute(delete(model).where(model.user_id == user.id))
     db.session.delete(user)
@@ -504,6 +538,7 @@ def invite_users(
     enabled: bool = True,
     ondemand_enabled: bool = False,
     mfa: bool = False,
+    group_ids: list[int] | None = None,
 ) -> list[Invitation]:
     """Invite one or many addresses into the actor's account, all or nothing.
 
@@ -511,11 +546,13 @@ def invite_users(
     days (only the token's SHA-256 is stored); an existing user of another account gets the
     membership at once and a mail telling them to sign in. Licence limits hold for the whole
     batch. Mails go out after the commit; one that fails is reported and can be resent.
+    ``group_ids`` puts every invited member in those active local user groups.
     """
     account = actor.account
     emails = parse_emails(emails_text)
     if user_type not in assignable_types(actor):
         raise Forbidden(f"You cannot invite users of the type {user_type.label}.")
+    groups = _chosen_groups(actor, group_ids) or []
     if default_action not in REMOTE_ACTIONS:
         raise ValidationError("Choose a default remote control action from the list.")
     existing = {
@@ -551,9 +588,15 @@ def invite_users(
             db.session.add(Invite(membership_id=membership.id, token_hash=_token_hash(token),
                                   mfa=mfa, created_at=now, expires_at=now + INVITE_VALID,
                                   sent_count=1, invited_by_id=actor.user_id))
+        if groups:
+            from app.groups.services import set_user_groups
+
+            db.session.flush()
+            set_user_groups(membership, groups)
         record("user.invited", email,
                {"type": user_type.name, "existing_user": email in existing,
-                "ondemand_enabled": ondemand_enabled, "enabled": enabled},
+                "ondemand_enabled": ondemand_enabled, "enabled": enabled,
+                **({"groups": sorted(g.name for g in groups)} if groups else {})},
                account_id=account.id, commit=False)
         invitations.append(Invitation(membership, token))
     db.session.commit()

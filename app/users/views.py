@@ -29,12 +29,25 @@ def _type_choices() -> list[tuple[str, str]]:
     return choices((t.name, t.label) for t in assignable_types(_actor()))
 
 
+def _group_field(form) -> list[int] | None:
+    """Offer the account's active local user groups to those who may manage groups; the ids
+    chosen (None when the field is not offered, so the member's groups stay as they are)."""
+    if not can("groups.manage"):
+        return None
+    from app.groups.services import user_group_choices
+
+    form.groups.choices = choices((grp.id, grp.name) for grp in user_group_choices(_actor().account_id))
+    return list(form.groups.data or [])
+
+
 @bp.get("/")
 @requires("users.view")
 def index():
     actor = _actor()
     now = utcnow()
     bulk = [BulkAction("Remove", url_for("users.remove_many"), danger=True)] if can("users.manage") else []
+    if can("groups.manage"):
+        bulk.insert(0, BulkAction("Add to group", url_for("groups.attach_users")))
     listing = Listing(
         "users",
         services.users_query(actor.account_id, now),
@@ -59,6 +72,7 @@ def invite():
     form.user_type.choices = _type_choices()
     if request.method == "GET":
         form.user_type.data = UserType.user.name
+    group_ids = _group_field(form)
     status = 200
     error = None
     if form.validate_on_submit():
@@ -67,6 +81,7 @@ def invite():
                 actor, form.emails.data, UserType[form.user_type.data],
                 default_action=form.default_action.data, enabled=form.enabled.data,
                 ondemand_enabled=form.ondemand_enabled.data, mfa=form.mfa.data,
+                group_ids=group_ids,
             )
         except TesseraError as err:
             error, status = err.message, err.status
@@ -129,6 +144,11 @@ def edit(user_id: int):
         form.user_type.data = membership.type.name
         form.enabled.data, form.ondemand_enabled.data = membership.enabled, membership.ondemand_enabled
         form.mfa.data, form.default_action.data = user.mfa_enabled, membership.default_action
+        if can("groups.manage"):
+            from app.groups.services import groups_of_membership
+
+            form.groups.data = [grp.id for grp in groups_of_membership(membership)]
+    group_ids = _group_field(form)
     status, error = 200, None
     if form.validate_on_submit():
         try:
@@ -137,6 +157,7 @@ def edit(user_id: int):
                 email=form.email.data, user_type=UserType[form.user_type.data],
                 enabled=form.enabled.data, ondemand_enabled=form.ondemand_enabled.data,
                 mfa=form.mfa.data, default_action=form.default_action.data,
+                group_ids=group_ids,
             )
         except TesseraError as err:
             error, status = err.message, err.status

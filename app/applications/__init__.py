@@ -1,0 +1,1 @@
+"""Applications that whitelisting roles restrict sessions to: listing, add, edit, remove."""

@@ -1,0 +1,1 @@
+"""Groups of users and devices (local, device, LDAP, SAML): listing, details, members, edits."""
