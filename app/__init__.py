@@ -75,6 +75,10 @@ def configure_blueprints(app: "Flask") -> None:
     for bp in (health_bp, auth_bp, dashboard_bp, users_bp, invite_bp, account_bp, security_bp, audit_bp):
         app.register_blueprint(bp)
 
+    from app.assignments.views import bp as role_assignments_bp
+
+    app.register_blueprint(role_assignments_bp)
+
     from app.applications.views import bp as applications_bp
     from app.groups.views import bp as groups_bp
     from app.roles.views import bp as roles_bp

@@ -110,3 +110,7 @@ def register_commands(app) -> None:
         from app.server import serve
 
         serve(app, host, port)
+
+    from app.assignments.cli import register as register_assignment_commands
+
+    register_assignment_commands(app)  # tessera assign, tessera check-permissions

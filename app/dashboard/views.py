@@ -27,6 +27,8 @@ def home():
 # that the reader may open are listed.
 GETTING_STARTED = (
     ("Invite your team", "Add users, choose their type and send the invitations.", ("users.invite", "users.index")),
+    ("Enrol devices", "Create a deployment package and install the agent with its key.",
+     ("downloads.add", "downloads.index")),
     ("Secure the account", "Require an email code at sign-in and keep the audit trail on.",
      ("security.account_security",)),
     ("Brand and configure", "Company details, timezone, default remote control action and logos.",
@@ -54,6 +56,7 @@ def index():
     return render(
         "dashboard/index.html",
         users=services.user_stats(account.id),
+        devices=services.device_stats(account.id),
         expiry=services.expiry(account),
         activity=services.activity(account.id),
         recent=services.recent_events(account.id) if can("logs.view") else [],
@@ -65,4 +68,18 @@ def index():
 @bp.get("/my-devices")
 @requires("devices.mine")
 def my_devices():
-    return render("dashboard/my_devices.html")
+    """The devices some active assignment lets the user reach now (favourites first)."""
+    from flask import request
+
+    from app.account.services import action_label, effective_remote_action
+    from app.assignments.services import my_device_columns, my_devices_query
+    from app.common.listing import Listing
+    from app.models import Device, utcnow
+
+    membership = g.membership
+    listing = Listing("my-devices", my_devices_query(membership, utcnow()), my_device_columns(), request.args,
+                      id_column=Device.id, default_sort="favourite", tz=membership.account.timezone or "UTC")
+    action = effective_remote_action(membership)
+    response = render("dashboard/my_devices.html", partial="listing", listing=listing,
+                      action=action, action_label=action_label(action))
+    return listing.push_url(response)
