@@ -86,6 +86,15 @@ def configure_blueprints(app: "Flask") -> None:
     for bp in (groups_bp, roles_bp, applications_bp):
         app.register_blueprint(bp)
 
+    from app.api.views import bp as api_bp
+    from app.devices.views import bp as devices_bp
+    from app.downloads.views import bp as downloads_bp
+    from app.extensions import csrf
+
+    csrf.exempt(api_bp)  # agents send a bearer token, never a cookie
+    for bp in (downloads_bp, devices_bp, api_bp):
+        app.register_blueprint(bp)
+
 
 def configure_security(app: "Flask") -> None:
     from app.common.headers import install_security_headers

@@ -84,6 +84,29 @@ def register_commands(app) -> None:
         click.echo(f"Created {group.kind.label.lower()} {group.name!r} (id {group.id}) in "
                    f"{company!r} with {len(members)} member{'s' if len(members) != 1 else ''}")
 
+    @app.cli.command("create-package")
+    @click.option("--company", required=True)
+    @click.option("--name", required=True)
+    @click.option("--enrolled", is_flag=True,
+                  help="Devices are enrolled at once (default: pending until an administrator enrolls them).")
+    @click.option("--device-group", default=None, help="The name of a device group devices join.")
+    def create_package_command(company, name, enrolled, device_group):
+        """Create a deployment package and print its enrolment key (only the key, for scripts)."""
+        from app.downloads.services import PackageData, create_package, find_device_group
+        from app.errors import TesseraError
+        from app.models import EnrolmentState
+        from app.users.services import find_account
+
+        try:
+            account = find_account(company)
+            group = find_device_group(account.id, device_group) if device_group is not None else None
+            package = create_package(account.id, PackageData(
+                name=name, device_group_id=group.id if group else None,
+                enrolment_state=EnrolmentState.enrolled if enrolled else EnrolmentState.pending))
+        except TesseraError as err:
+            raise click.ClickException(err.message) from None
+        click.echo(package.enrollment_key)
+
     @app.cli.command("demo")
     def demo_command():
         """Create the demo account with one user of every type (idempotent)."""

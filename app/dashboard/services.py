@@ -92,6 +92,32 @@ def user_stats(account_id: int, now: datetime | None = None) -> UserStats:
     return UserStats(total=row[0], online=row[1], ldap=row[2], saml=row[3])
 
 
+@dataclass(frozen=True)
+class DeviceStats:
+    total: int  # enrolled and pending, not revoked: the devices that hold a licence seat
+    online: int
+    pending: int
+    device_groups: int
+
+
+def device_stats(account_id: int) -> DeviceStats:
+    """Devices and device groups, counted in the database (two small aggregates)."""
+    from app.models import Device, EnrolmentState, Group, GroupKind
+
+    seated = Device.revoked == False  # noqa: E712  (SQL)
+    row = db.session.execute(
+        select(
+            func.count(Device.id),
+            func.count(case((and_(Device.online == True,  # noqa: E712
+                                  Device.enrolment_state == EnrolmentState.enrolled), 1))),
+            func.count(case((Device.enrolment_state == EnrolmentState.pending, 1))),
+        ).where(Device.account_id == account_id, seated)
+    ).one()
+    groups = db.session.scalar(select(func.count(Group.id)).where(
+        Group.account_id == account_id, Group.kind == GroupKind.device)) or 0
+    return DeviceStats(total=row[0], online=row[1], pending=row[2], device_groups=groups)
+
+
 def expiry(account: Account, now: datetime | None = None) -> Expiry:
     """The expiry date turns red within 15 days (7 for trial accounts), and once passed."""
     if account.expires_at is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Optional
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 class EnrolmentState(enum.Enum):
     pending = "pending"
     enrolled = "enrolled"
+
+
+def _new_link_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 class Package(db.Model):
@@ -44,6 +49,10 @@ class Package(db.Model):
         ForeignKey("groups.id", ondelete="SET NULL"), nullable=True
     )
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    # The shareable installer-link page's address (/downloads/link/<link_token>): a token of its
+    # own, not the enrolment key, so a leaked link can be renewed (and the old one stop working)
+    # without re-keying the devices already installed.
+    link_token: Mapped[str] = mapped_column(String(64), unique=True, default=_new_link_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), nullable=True)
 

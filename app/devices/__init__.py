@@ -1,0 +1,1 @@
+"""Devices of an account: enrolment, tokens, the listing, Enroll, edits, favourites, removal."""

@@ -1,0 +1,213 @@
+"""Devices pages: the listing (columns, filters, favourites first), details, edit, Enroll (one
+or many), favourites (the star and the bulk buttons), remove (one or many, with a confirmation).
+
+Thin views: they read forms and query strings, call ``app.devices.services`` and render.
+Group managers and up see and manage devices; removing needs an administrator.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, request, url_for
+
+from app.access import can, requires
+from app.common.forms import choices
+from app.common.listing import BulkAction, Listing
+from app.common.templating import is_htmx, render
+from app.devices import services
+from app.devices.forms import ConfirmForm, DeviceForm
+from app.errors import TesseraError, ValidationError
+from app.models import Device
+
+bp = Blueprint("devices", __name__, url_prefix="/devices")
+
+
+def _account_id() -> int:
+    return g.membership.account_id
+
+
+def _user_id() -> int:
+    return g.membership.user_id
+
+
+def _bulk_actions() -> list[BulkAction]:
+    actions = []
+    if can("devices.manage"):
+        actions.append(BulkAction("Enroll", url_for("devices.enroll_many")))
+    actions.append(BulkAction("Add to favourites", url_for("devices.favourites_add")))
+    actions.append(BulkAction("Remove from favourites", url_for("devices.favourites_remove")))
+    if can("devices.remove"):
+        actions.append(BulkAction("Remove", url_for("devices.remove_many"), danger=True))
+    return actions
+
+
+@bp.get("/")
+@requires("devices.view")
+def index():
+    membership = g.membership
+    listing = Listing(
+        "devices",
+        services.devices_query(membership.account_id, membership.user_id),
+        services.device_columns(membership.account_id),
+        request.args,
+        id_column=Device.id,
+        row_id=lambda row: row.Device.id,
+        default_sort="favourite",
+        bulk_actions=_bulk_actions(),
+        tz=membership.account.timezone,
+    )
+    groups = services.groups_by_device([row.Device.id for row in listing.items])
+    response = render("devices/index.html", partial="listing", listing=listing, groups=groups,
+                      status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS,
+                      star_form=ConfirmForm())
+    return listing.push_url(response)
+
+
+@bp.get("/<int:device_id>")
+@requires("devices.view")
+def details(device_id: int):
+    device = services.get_device(_account_id(), device_id)
+    return render("devices/details.html", device=device,
+                  favourite=services.is_favourite(_user_id(), device.id),
+                  status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS,
+                  form=ConfirmForm())
+
+
+@bp.route("/<int:device_id>/edit", methods=["GET", "POST"])
+@requires("devices.manage")
+def edit(device_id: int):
+    account_id = _account_id()
+    device = services.get_device(account_id, device_id)
+    form = DeviceForm()
+    form.groups.choices = choices((group.id, group.name) for group in services.device_groups(account_id))
+    if request.method == "GET":
+        form.alias.data, form.description.data = device.alias, device.description
+        form.groups.data = [group.id for group in device.groups]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_device(account_id, device.id, alias=form.alias.data or "",
+                                   description=form.description.data or "",
+                                   group_ids=form.groups.data or [])
+        except ValidationError as err:
+            field = getattr(form, err.field, None) if err.field else None
+            (field.errors if field is not None else form.form_errors).append(err.message)
+            status = err.status
+        else:
+            flash("The changes were saved.", "success")
+            return redirect(url_for("devices.details", device_id=device.id))
+    elif form.errors:
+        status = 422
+    return render("devices/edit.html", status=status, form=form, device=device)
+
+
+def _selected_ids() -> list[int]:
+    return [int(v) for v in request.form.getlist("selected") if v.strip().isdigit() and len(v) < 12]
+
+
+def _back_to_listing() -> str:
+    """The listing URL the bulk form came from (its filters and page), or the bare listing."""
+    target = request.form.get("next", "")
+    listing = url_for("devices.index")
+    if target.startswith(listing) and "//" not in target and "\\" not in target:
+        return target
+    return listing
+
+
+def _back() -> str:
+    """Back where a one-device button was pressed: the details page or the listing."""
+    target = request.form.get("next", "")
+    if target.startswith(url_for("devices.index")) and "//" not in target and "\\" not in target:
+        return target
+    return url_for("devices.index")
+
+
+@bp.post("/<int:device_id>/enroll")
+@requires("devices.manage")
+def enroll(device_id: int):
+    services.get_device(_account_id(), device_id)  # another account's id: 404
+    return _enroll([device_id], _back())
+
+
+@bp.post("/enroll")
+@requires("devices.manage")
+def enroll_many():
+    ids = _selected_ids()
+    if not ids:
+        flash("Select at least one device first.", "error")
+        return redirect(_back_to_listing())
+    return _enroll(ids, _back_to_listing())
+
+
+def _enroll(ids: list[int], back: str):
+    try:
+        result = services.enroll_devices(_account_id(), ids)
+    except TesseraError as err:
+        if err.status == 404:
+            raise
+        flash(err.message, "error")
+    else:
+        flash(result.message, "success")
+    return redirect(back)
+
+
+@bp.post("/<int:device_id>/favourite")
+@requires("devices.view")
+def favourite(device_id: int):
+    """The star: toggles this user's favourite. HTMX swaps the star button; without
+    JavaScript, a plain form post comes back to the page it was on."""
+    now_favourite = services.toggle_favourite(_user_id(), _account_id(), device_id)
+    if is_htmx():
+        return render("devices/_star.html", device_id=device_id, favourite=now_favourite,
+                      star_form=ConfirmForm())
+    return redirect(_back())
+
+
+def _favourites(on: bool):
+    ids = _selected_ids()
+    if not ids:
+        flash("Select at least one device first.", "error")
+        return redirect(_back_to_listing())
+    services.set_favourites(_user_id(), _account_id(), ids, on)
+    flash("The selected devices were added to your favourites." if on
+          else "The selected devices were removed from your favourites.", "success")
+    return redirect(_back_to_listing())
+
+
+@bp.post("/favourites/add")
+@requires("devices.view")
+def favourites_add():
+    return _favourites(True)
+
+
+@bp.post("/favourites/remove")
+@requires("devices.view")
+def favourites_remove():
+    return _favourites(False)
+
+
+@bp.route("/<int:device_id>/remove", methods=["GET", "POST"])
+@requires("devices.remove")
+def remove(device_id: int):
+    return _remove([device_id], confirmed=request.method == "POST")
+
+
+@bp.post("/remove")
+@requires("devices.remove")
+def remove_many():
+    ids = _selected_ids()
+    if not ids:
+        flash("Select at least one device first.", "error")
+        return redirect(_back_to_listing())
+    return _remove(ids, confirmed=request.form.get("confirm") == "yes")
+
+
+def _remove(ids: list[int], confirmed: bool):
+    """Step one shows what would go; step two, confirmed, removes."""
+    account_id = _account_id()
+    targets = services.removal_targets(account_id, ids)
+    form = ConfirmForm()
+    if confirmed and form.validate_on_submit():
+        names = services.remove_devices(account_id, ids)
+        flash(f"{len(names)} device{'s' if len(names) != 1 else ''} removed: {', '.join(names)}.",
+              "success")
+        return redirect(_back_to_listing())
+    return render("devices/remove.html", targets=targets, form=form, next=_back_to_listing())

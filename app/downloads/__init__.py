@@ -1,0 +1,1 @@
+"""Downloads: deployment packages (enrolment keys, installers, the shareable installer link)."""
