@@ -90,6 +90,39 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("users.invite", "GET"): GM,
     ("users.invite", "POST"): GM,
     ("users.remove_many", "POST"): GM,
+    # Groups: group managers read them; every change, membership included, is for administrators.
+    ("groups.index", "GET"): GM,
+    ("groups.add", "GET"): ADMIN,
+    ("groups.add", "POST"): ADMIN,
+    ("groups.attach_devices", "POST"): ADMIN,
+    ("groups.attach_users", "POST"): ADMIN,
+    ("groups.details", "GET"): GM,
+    ("groups.add_devices", "GET"): ADMIN,
+    ("groups.add_devices", "POST"): ADMIN,
+    ("groups.edit", "GET"): ADMIN,
+    ("groups.edit", "POST"): ADMIN,
+    ("groups.remove_members", "POST"): ADMIN,
+    ("groups.remove", "GET"): ADMIN,
+    ("groups.remove", "POST"): ADMIN,
+    ("groups.add_users", "GET"): ADMIN,
+    ("groups.add_users", "POST"): ADMIN,
+    ("roles.index", "GET"): GM,
+    ("roles.add", "GET"): ADMIN,
+    ("roles.add", "POST"): ADMIN,
+    ("roles.details", "GET"): GM,
+    ("roles.copy", "GET"): ADMIN,
+    ("roles.copy", "POST"): ADMIN,
+    ("roles.edit", "GET"): ADMIN,
+    ("roles.edit", "POST"): ADMIN,
+    ("roles.remove", "GET"): ADMIN,
+    ("roles.remove", "POST"): ADMIN,
+    ("applications.index", "GET"): ADMIN,
+    ("applications.add", "GET"): ADMIN,
+    ("applications.add", "POST"): ADMIN,
+    ("applications.edit", "GET"): ADMIN,
+    ("applications.edit", "POST"): ADMIN,
+    ("applications.remove", "GET"): ADMIN,
+    ("applications.remove", "POST"): ADMIN,
 }
 
 
@@ -121,15 +154,51 @@ def _invited_user_id(world: "World", account: Account) -> int:
     return world.db.session.scalar(select(User.id).where(User.username == email))
 
 
+def _user_group_id(world: "World", account: Account) -> int:
+    """A local user group with the account's plain user in it."""
+    from app.groups.services import attach_users, create_group
+    from app.models import GroupKind
+
+    group = create_group(account.id, GroupKind.user, f"Support {account.id}")
+    attach_users(group.id, [world.member(account).id], account.id)
+    return group.id
+
+
+def _device_group_id(world: "World", account: Account) -> int:
+    from app.groups.services import create_group
+    from app.models import GroupKind
+
+    return create_group(account.id, GroupKind.device, f"Servers {account.id}").id
+
+
+def _custom_role_id(world: "World", account: Account) -> int:
+    """A role the account made itself (predefined roles are read-only)."""
+    from app.models import RoleType
+    from app.roles.services import RoleInput, create_role
+
+    return create_role(account.id, RoleInput(f"Helpdesk {account.id}", RoleType.device,
+                                             permissions=["view_screen"], client_types=["browser"])).id
+
+
+def _application_id(world: "World", account: Account) -> int:
+    from app.applications.services import create_application
+
+    return create_application(account.id, name=f"Notepad {account.id}", executable="notepad.exe").id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "account_id": _account_id,
     "user_id": _member_user_id,
     "report_id": _report_id,
+    "group_id": _user_group_id,
+    "role_id": _custom_role_id,
+    "application_id": _application_id,
 }
 # (endpoint, argument) -> a maker for routes that need a particular kind of object.
 ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] = {
     ("users.resend_invite", "user_id"): _invited_user_id,
+    ("groups.add_devices", "group_id"): _device_group_id,
 }
 
 # Text URL arguments: (endpoint, argument) or just the argument name -> a value to use.
