@@ -371,7 +371,8 @@ def remove_schedule(account_id: int, schedule_id: int, actor: User | None = None
 
 # ------------------------------------------------------------------------------ look-ups by name
 def find_role(account_id: int, name: str) -> Role:
-    role = db.session.scalar(select(Role).where(Role.account_id == account_id, Role.name == name))
+    role = db.session.scalar(select(Role).where(Role.account_id == account_id,
+                                                func.lower(Role.name) == (name or "").strip().lower()))
     if role is None:
         raise NotFound(f"No role named {name!r} in this account.")
     return role

@@ -34,6 +34,9 @@ from app.models import Account, AuditEvent, Invite, Membership, User, UserSessio
 from tests.conftest import sign_in
 
 PUBLIC, SIGNED_IN = "public", "signed-in"
+# Agent API routes: a device token (Authorization: Bearer) and nothing else; a browser session
+# of any user type is no credential there (401 JSON, like no token at all).
+AGENT = "agent"
 USER, GM, ADMIN, OWNER = "user", "group_manager", "administrator", "owner"
 TYPES = (USER, GM, ADMIN, OWNER)
 
@@ -90,6 +93,23 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("users.invite", "GET"): GM,
     ("users.invite", "POST"): GM,
     ("users.remove_many", "POST"): GM,
+    ("role_assignments.index", "GET"): GM,
+    ("role_assignments.new", "GET"): ADMIN,
+    ("role_assignments.new", "POST"): ADMIN,
+    ("role_assignments.edit", "GET"): ADMIN,
+    ("role_assignments.edit", "POST"): ADMIN,
+    ("role_assignments.remove", "GET"): ADMIN,
+    ("role_assignments.remove", "POST"): ADMIN,
+    ("role_assignments.remove_many", "POST"): ADMIN,
+    ("role_assignments.schedule_many", "POST"): ADMIN,
+    ("role_assignments.schedules_index", "GET"): GM,
+    ("role_assignments.schedule_new", "GET"): ADMIN,
+    ("role_assignments.schedule_new", "POST"): ADMIN,
+    ("role_assignments.schedule_edit", "GET"): ADMIN,
+    ("role_assignments.schedule_edit", "POST"): ADMIN,
+    ("role_assignments.schedule_remove", "GET"): ADMIN,
+    ("role_assignments.schedule_remove", "POST"): ADMIN,
+    ("role_assignments.check", "GET"): GM,
     # Groups: group managers read them; every change, membership included, is for administrators.
     ("groups.index", "GET"): GM,
     ("groups.add", "GET"): ADMIN,
@@ -123,6 +143,35 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("applications.edit", "POST"): ADMIN,
     ("applications.remove", "GET"): ADMIN,
     ("applications.remove", "POST"): ADMIN,
+    ("api.enroll", "POST"): PUBLIC,  # the enrolment key in the JSON body is the credential
+    ("api.me", "GET"): AGENT,
+    ("devices.index", "GET"): GM,
+    ("devices.enroll_many", "POST"): GM,
+    ("devices.favourites_add", "POST"): GM,
+    ("devices.favourites_remove", "POST"): GM,
+    ("devices.remove_many", "POST"): ADMIN,
+    ("devices.details", "GET"): GM,
+    ("devices.edit", "GET"): GM,
+    ("devices.edit", "POST"): GM,
+    ("devices.enroll", "POST"): GM,
+    ("devices.favourite", "POST"): GM,
+    ("devices.remove", "GET"): ADMIN,
+    ("devices.remove", "POST"): ADMIN,
+    ("downloads.index", "GET"): ADMIN,
+    ("downloads.add", "GET"): ADMIN,
+    ("downloads.add", "POST"): ADMIN,
+    ("downloads.link", "GET"): PUBLIC,  # the random link token is the key
+    ("downloads.link", "POST"): PUBLIC,
+    ("downloads.link_install_linux", "GET"): PUBLIC,
+    ("downloads.details", "GET"): ADMIN,
+    ("downloads.edit", "GET"): ADMIN,
+    ("downloads.edit", "POST"): ADMIN,
+    ("downloads.install_linux", "GET"): ADMIN,
+    ("downloads.renew_link", "POST"): ADMIN,
+    ("downloads.remove", "GET"): ADMIN,
+    ("downloads.remove", "POST"): ADMIN,
+    ("downloads.revoke", "GET"): ADMIN,
+    ("downloads.revoke", "POST"): ADMIN,
 }
 
 
@@ -186,8 +235,47 @@ def _application_id(world: "World", account: Account) -> int:
     return create_application(account.id, name=f"Notepad {account.id}", executable="notepad.exe").id
 
 
+def _assignment_id(world: "World", account: Account) -> int:
+    from app.models import Assignment
+
+    assignment = Assignment(account_id=account.id, name=f"Matrix {account.id}", everyone=True, everything=True)
+    world.db.session.add(assignment)
+    world.db.session.commit()
+    return assignment.id
+
+
+def _schedule_id(world: "World", account: Account) -> int:
+    from app.models import Schedule
+
+    schedule = Schedule(account_id=account.id, name=f"Matrix {account.id}", start_date=date(2024, 1, 1))
+    world.db.session.add(schedule)
+    world.db.session.commit()
+    return schedule.id
+
+
+def _package_id(world: "World", account: Account) -> int:
+    """A deployment package without devices (so it may also be removed)."""
+    from app.downloads.services import PackageData, create_package
+
+    return create_package(account.id, PackageData(name=f"Matrix {account.id}")).id
+
+
+def _device_id(world: "World", account: Account) -> int:
+    """A pending device, enrolled through the agent API's service with a package's key."""
+    from app.devices.services import EnrolRequest, enrol
+    from app.downloads.services import PackageData, create_package
+
+    package = create_package(account.id, PackageData(name=f"Matrix devices {account.id}"))
+    return enrol(EnrolRequest(package.enrollment_key, f"host-{account.id}", "Linux", "0.1",
+                              f"hw-{account.id}")).device.id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
+    "package_id": _package_id,
+    "device_id": _device_id,
+    "assignment_id": _assignment_id,
+    "schedule_id": _schedule_id,
     "account_id": _account_id,
     "user_id": _member_user_id,
     "report_id": _report_id,
@@ -205,6 +293,7 @@ ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] 
 SAMPLE_VALUES: dict[tuple[str, str] | str, str] = {
     "kind": "wide",
     "token": "not-a-real-token",
+    "link_token": "not-a-real-link-token",
 }
 
 # Routes whose answer to another account's ids is not a 404/403 but a refusal shown some other
@@ -346,6 +435,18 @@ def _allowed(expectation: str, who: str) -> bool:
     return UserType[who].rank >= UserType[expectation].rank
 
 
+def _check_agent_route(app, factory, world: "World", own: Account, route, who: str) -> None:
+    """Agent API routes answer 401 JSON to everyone without a device token, signed in or not."""
+    endpoint, method, rule, args = route
+    client = app.test_client()
+    if who != "anonymous":
+        sign_in(client, factory.user(own, OWNER if who == "other_account" else who).username)
+    url, _ = world.url(route, own)
+    response = _request(client, method, url, None)
+    assert response.status_code == 401 and response.is_json and "error" in response.get_json(), (
+        f"{method} {url} takes a device token only; {who} without one got {_describe(response)}")
+
+
 # --- the tests ------------------------------------------------------------------------------------
 
 def test_every_route_has_an_expectation():
@@ -384,7 +485,7 @@ def test_every_protected_view_declares_its_permission(app):
             elif PERMISSIONS[permission].name != expectation:
                 problems.append(f"{method} {rule} ({endpoint}) requires {permission!r}, held from "
                                 f"{PERMISSIONS[permission].name} up, but EXPECTED says {expectation}")
-        elif expectation in (PUBLIC, SIGNED_IN) and permission is not None:
+        elif expectation in (PUBLIC, SIGNED_IN, AGENT) and permission is not None:
             problems.append(f"{method} {rule} ({endpoint}) requires {permission!r} but EXPECTED says "
                             f"{expectation}: give it {PERMISSIONS[permission].name!r}")
     assert not problems, "\n".join(problems)
@@ -405,6 +506,10 @@ def test_route_access(app, db, factory, route, who):
                     "(see test_every_route_has_an_expectation)")
     world = World(app, db, factory)
     own = factory.account()
+
+    if expectation == AGENT:
+        _check_agent_route(app, factory, world, own, route, who)
+        return
 
     if who == "anonymous":
         client = app.test_client()

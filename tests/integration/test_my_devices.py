@@ -1,0 +1,75 @@
+"""My devices: exactly the devices some applying assignment lets the user reach now, with the
+default remote control action, favourites first, and an empty state that says why."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import EnrolmentState, GroupKind, Membership
+from tests.integration import access_world as w
+
+
+def _member(user):
+    return db.session.scalar(select(Membership).where(Membership.user_id == user.id))
+
+
+def _rows(response) -> list[str]:
+    body = response.get_data(as_text=True)
+    return re.findall(r'<td data-column="name"><b>([^<]+)</b>', body)
+
+
+def test_empty_state_when_no_assignment_reaches_any_device(client, login_as):
+    user = login_as("user")
+    w.device(_member(user).account, "unreachable-pc")
+    page = client.get("/my-devices").get_data(as_text=True)
+    assert 'id="my-devices-empty"' in page and "No devices yet" in page
+    assert "unreachable-pc" not in page
+
+
+def test_lists_exactly_the_reachable_devices_favourites_first_with_the_default_action(client, login_as):
+    user = login_as("user")
+    member = _member(user)
+    account = member.account
+    member.default_action = "viewer"
+    db.session.commit()
+    alpha, bravo, charlie, delta = (w.device(account, name) for name in ("alpha", "bravo", "charlie", "delta"))
+    w.device(account, "pending-pc", state=EnrolmentState.pending)
+    w.device(account, "revoked-pc", revoked=True)
+    team = w.group(account, "Team", members=[member])
+    mine = w.group(account, "Mine", GroupKind.device, devices=[alpha, bravo, charlie])
+    w.group(account, "Not mine", GroupKind.device, devices=[delta])
+    w.assignment(account, "Team devices", w.role(account, "Support"), user_groups=[team], device_groups=[mine])
+    w.favourite(user, charlie)
+
+    response = client.get("/my-devices")
+
+    assert _rows(response) == ["charlie", "alpha", "bravo"]
+    page = re.sub(r"\s+", " ", response.get_data(as_text=True))
+    assert "1 - 3 of 3" in page
+    assert page.count('data-action="viewer"') == 3
+
+
+def test_scheduled_assignments_only_show_devices_inside_the_schedule(client, login_as):
+    user = login_as("user")
+    account = _member(user).account
+    w.device(account, "night-pc")
+    # A schedule that ended long ago never covers now.
+    over = w.schedule(account, "Over", end_date=date(2024, 1, 2))
+    w.assignment(account, "Old", w.role(account, "Support"), everyone=True, everything=True, schedule=over)
+    assert 'id="my-devices-empty"' in client.get("/my-devices").get_data(as_text=True)
+
+
+def test_filtering_to_favourites_keeps_the_listing_and_htmx_gets_the_partial(client, login_as):
+    user = login_as("user")
+    account = _member(user).account
+    one, two = w.device(account, "one"), w.device(account, "two")
+    w.assignment(account, "All", w.role(account, "Support"), everyone=True, everything=True)
+    w.favourite(user, two)
+
+    assert _rows(client.get("/my-devices?f.favourite=yes")) == ["two"]
+    partial = client.get("/my-devices?f.favourite=no", headers={"HX-Request": "true"})
+    body = partial.get_data(as_text=True)
+    assert _rows(partial) == ["one"] and "<html" not in body and partial.headers["Vary"].startswith("HX-Request")
