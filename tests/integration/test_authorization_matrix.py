@@ -1,7 +1,8 @@
 """The authorisation matrix, generated from ``app.url_map``.
 
 Every rule (endpoint x method, ``static`` aside) must have an entry in ``EXPECTED``: "public",
-"signed-in", or the least user type allowed (the portal's privilege table, ``app/access.py``).
+"signed-in", "agent" (a device token only: 401 JSON to everyone else), or the least user type
+allowed (the portal's privilege table, ``app/access.py``).
 Each rule is then requested by an anonymous visitor, by each of the four user types (each in a
 fresh account of its own) and, where the URL names objects by id, by the owner of one account
 with the ids of ANOTHER account's objects:

@@ -316,3 +316,34 @@ def test_title_bar_and_dashboard_count_devices(client, db, factory):
     assert "/devices/" in panel
     activity = re.search(r'id="activity-enrolled-devices">.*?<strong class="trend-value">(\d+)', html, re.S)
     assert activity.group(1) == "2"  # the two enrolled at once; pending ones are not enrolled yet
+
+
+def test_htmx_gets_only_the_listing_with_favourites_first(client, db, account, enrolled):
+    ids = [enrol(client, enrolled, name, name)["device_id"] for name in ("alpha", "bravo")]
+    sign_in(client, account.owner.username)
+    post(client, f"/devices/{ids[1]}/favourite")
+    response = client.get("/devices/?f.os=debian", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and html.lstrip().startswith('<div id="listing-devices"')
+    assert "<html" not in html and "HX-Request" in response.headers["Vary"]
+    assert hostnames(html) == ["bravo", "alpha"]
+    assert response.headers["HX-Push-Url"] == "/devices/?f.os=debian"
+
+
+def test_details_link_to_check_permissions_and_the_package(client, db, account, enrolled):
+    answer = enrol(client, enrolled, "hw-1", "srv-1")
+    sign_in(client, account.owner.username)
+    html = client.get(f"/devices/{answer['device_id']}").get_data(as_text=True)
+    assert f"/role-assignments/check?device=%23{answer['device_id']}" in html
+    assert f'href="/downloads/{enrolled.id}">Trusted</a>' in html
+
+
+@pytest.mark.parametrize("user_type, devices_link, downloads_link", [
+    ("user", False, False), ("group_manager", True, False), ("administrator", True, True)])
+def test_the_menu_shows_devices_and_downloads_to_whom_they_are_for(client, db, account, user_type,
+                                                                   devices_link, downloads_link):
+    sign_in(client, factory_user(db, account, user_type).username)
+    html = client.get("/profile").get_data(as_text=True)
+    nav = html.split('<nav>', 1)[1].split('</nav>', 1)[0]
+    assert ('href="/devices/"' in nav) is devices_link
+    assert ('href="/downloads/"' in nav) is downloads_link

@@ -185,6 +185,8 @@ def test_listing_shows_state_dates_devices_and_status(client, db, admin):
     assert re.search(r'data-column="devices">2', row("Current"))
     assert "Active" in row("Current") and "Active" in row("Ends today")
     assert "Expired" in row("Old") and "Not yet valid" in row("Later") and "Disabled" in row("Off")
+    by_devices = client.get("/downloads/?sort=devices&dir=desc").get_data(as_text=True)
+    assert re.findall(r'href="/downloads/\d+">([^<]+)</a>', by_devices)[0] == "Current"  # 2 devices
     expired_only = client.get("/downloads/?f.status=expired").get_data(as_text=True)
     assert ">Old</a>" in expired_only and ">Current</a>" not in expired_only
     active_only = client.get("/downloads/?f.status=active").get_data(as_text=True)
