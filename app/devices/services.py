@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, delete, func, insert, not_, select
+from sqlalchemy import Select, and_, case, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record

@@ -56,8 +56,7 @@ def index():
     )
     groups = services.groups_by_device([row.Device.id for row in listing.items])
     response = render("devices/index.html", partial="listing", listing=listing, groups=groups,
-                      status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS,
-                      star_form=ConfirmForm())
+                      status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS)
     return listing.push_url(response)
 
 
@@ -156,8 +155,7 @@ def favourite(device_id: int):
     JavaScript, a plain form post comes back to the page it was on."""
     now_favourite = services.toggle_favourite(_user_id(), _account_id(), device_id)
     if is_htmx():
-        return render("devices/_star.html", device_id=device_id, favourite=now_favourite,
-                      star_form=ConfirmForm())
+        return render("devices/_star.html", device_id=device_id, favourite=now_favourite)
     return redirect(_back())
 
 
