@@ -8,7 +8,8 @@ every message) ask here:
   with the assignments that grant it, plus the Confirm-access and Whitelisted-applications
   roles that apply (the relay and console enforce those);
 * :func:`ondemand_permissions` ``(membership, at)``: the same for OnDemand sessions (no device);
-* :func:`reachable_devices` ``(membership, at)`` -> a ``select(Device)`` for My devices;
+* :func:`reachable_devices` ``(membership, at)`` -> a ``select(Device)`` for My devices (with
+  :func:`reach` computed once per request when several queries need it);
 * :func:`check_permissions` ``(membership, device, at)``: the Check permissions page and
   ``tessera check-permissions``: the effective permissions and, for every assignment of the
   account that does not apply, the reasons.
@@ -280,27 +281,56 @@ def reaching_assignments(membership: Membership, at: datetime) -> list[tuple[Ass
     return [row for row in rows if row[1].permissions and covers(row[2], at)]
 
 
-def reachable_devices(membership: Membership, at: datetime) -> Select:
-    """``select(Device)`` of the devices some applying assignment lets ``membership`` reach at
-    ``at``: enrolled, not revoked, in the account, and (unless an assignment says Everything)
-    in an active device group of one of those assignments. The caller adds order and paging."""
-    base = select(Device).where(Device.account_id == membership.account_id,
-                                Device.enrolment_state == EnrolmentState.enrolled,
-                                Device.revoked == false())
+@dataclass(frozen=True)
+class Reach:
+    """Which devices a membership reaches at an instant: all of the account's (``everything``)
+    or those in ``group_ids`` (active device groups of its applying assignments)."""
+
+    account_id: int
+    everything: bool = False
+    group_ids: tuple[int, ...] = ()
+
+    @property
+    def nothing(self) -> bool:
+        return not self.everything and not self.group_ids
+
+
+def reach(membership: Membership, at: datetime) -> Reach:
+    """Two small queries (the applying assignments, their active device groups), whatever the
+    number of devices. Compute it once per request and hand it to :func:`reachable_devices`."""
     rows = reaching_assignments(membership, at)
-    if not rows:
-        return base.where(false())
     if any(assignment.everything for assignment, _, _ in rows):
-        return base
-    group_ids = list(db.session.scalars(
+        return Reach(membership.account_id, everything=True)
+    if not rows:
+        return Reach(membership.account_id)
+    group_ids = tuple(db.session.scalars(
         select(assignment_device_group.c.group_id).distinct()
         .join(Group, Group.id == assignment_device_group.c.group_id)
         .where(assignment_device_group.c.assignment_id.in_([a.id for a, _, _ in rows]),
-               Group.active == true(), Group.kind == GroupKind.device)))
-    if not group_ids:
+               Group.active == true(), Group.kind == GroupKind.device)
+        .order_by(assignment_device_group.c.group_id)))
+    return Reach(membership.account_id, group_ids=group_ids)
+
+
+def reachable_devices(membership: Membership, at: datetime, known: Reach | None = None) -> Select:
+    """``select(Device)`` of the devices some applying assignment lets ``membership`` reach at
+    ``at``: enrolled, not revoked, in the account, and (unless an assignment says Everything)
+    in an active device group of one of those assignments. The caller adds order and paging.
+    ``known`` is a :func:`reach` computed before for the same membership and instant.
+
+    The filter is an EXISTS on ``group_device``'s primary key (group_id, device_id); counting
+    merges it with the ``ix_device_reachable`` partial index, and a page ordered by hostname
+    walks ``ix_device_account_hostname`` and stops after the page."""
+    found = known or reach(membership, at)
+    base = select(Device).where(Device.account_id == membership.account_id,
+                                Device.enrolment_state == EnrolmentState.enrolled,
+                                Device.revoked == false())
+    if found.nothing:
         return base.where(false())
+    if found.everything:
+        return base
     return base.where(exists(select(1).select_from(group_device).where(
-        group_device.c.device_id == Device.id, group_device.c.group_id.in_(group_ids))))
+        group_device.c.device_id == Device.id, group_device.c.group_id.in_(found.group_ids))))
 
 
 # ------------------------------------------------------------------------------ explaining

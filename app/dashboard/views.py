@@ -68,18 +68,21 @@ def index():
 @bp.get("/my-devices")
 @requires("devices.mine")
 def my_devices():
-    """The devices some active assignment lets the user reach now (favourites first)."""
+    """The devices some active assignment lets the user reach now: favourites first, then all."""
     from flask import request
 
     from app.account.services import action_label, effective_remote_action
-    from app.assignments.services import my_device_columns, my_devices_query
+    from app.assignments.permissions import reach
+    from app.assignments.services import MAX_FAVOURITES_SHOWN, my_device_columns, my_devices_query, my_favourites
     from app.common.listing import Listing
     from app.models import Device, utcnow
 
-    membership = g.membership
-    listing = Listing("my-devices", my_devices_query(membership, utcnow()), my_device_columns(), request.args,
-                      id_column=Device.id, default_sort="favourite", tz=membership.account.timezone or "UTC")
+    membership, now = g.membership, utcnow()
+    known = reach(membership, now)
+    listing = Listing("my-devices", my_devices_query(membership, now, known), my_device_columns(), request.args,
+                      id_column=Device.id, default_sort="name", tz=membership.account.timezone or "UTC")
     action = effective_remote_action(membership)
     response = render("dashboard/my_devices.html", partial="listing", listing=listing,
+                      favourites=my_favourites(membership, now, known), max_favourites=MAX_FAVOURITES_SHOWN,
                       action=action, action_label=action_label(action))
     return listing.push_url(response)

@@ -21,6 +21,10 @@ def _rows(response) -> list[str]:
     return re.findall(r'<td data-column="name"><b>([^<]+)</b>', body)
 
 
+def _favourites(response) -> list[str]:
+    return re.findall(r'<li data-device="\d+"><b>([^<]+)</b>', response.get_data(as_text=True))
+
+
 def test_empty_state_when_no_assignment_reaches_any_device(client, login_as):
     user = login_as("user")
     w.device(_member(user).account, "unreachable-pc")
@@ -46,10 +50,25 @@ def test_lists_exactly_the_reachable_devices_favourites_first_with_the_default_a
 
     response = client.get("/my-devices")
 
-    assert _rows(response) == ["charlie", "alpha", "bravo"]
+    # Favourites first (only those within reach), then every reachable device by name.
+    assert _favourites(response) == ["charlie"]
+    assert _rows(response) == ["alpha", "bravo", "charlie"]
     page = re.sub(r"\s+", " ", response.get_data(as_text=True))
+    assert page.index("Favourites") < page.index("All my devices")
     assert "1 - 3 of 3" in page
-    assert page.count('data-action="viewer"') == 3
+    assert page.count('data-action="viewer"') == 4
+    assert "Remote control opens with: <b>Control with the installed viewer</b>" in page
+
+
+def test_a_favourite_out_of_reach_is_not_shown(client, login_as):
+    user = login_as("user")
+    account = _member(user).account
+    near, far = w.device(account, "near"), w.device(account, "far")
+    w.assignment(account, "Near only", w.role(account, "Support"), everyone=True,
+                 device_groups=[w.group(account, "Near", GroupKind.device, devices=[near])])
+    w.favourite(user, far)
+    response = client.get("/my-devices")
+    assert _favourites(response) == [] and _rows(response) == ["near"]
 
 
 def test_scheduled_assignments_only_show_devices_inside_the_schedule(client, login_as):
