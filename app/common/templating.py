@@ -27,7 +27,7 @@ def render(template: str, partial: str | None = None, status: int = 200, **conte
 
 
 def shell_counters():
-    """Title bar counters: Users a/b, OnDemand users a/b, Devices a/b (devices join later)."""
+    """Title bar counters: Users a/b, OnDemand users a/b, Devices a/b."""
     membership = g.get("membership")
     if membership is None:
         return None

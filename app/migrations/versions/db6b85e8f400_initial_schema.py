@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4f9b039150d6
+Revision ID: db6b85e8f400
 Revises: 
-Create Date: 2026-11-26 15:58:41.263729
+Create Date: 2026-11-26 16:15:57.644937
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '4f9b039150d6'
+revision = 'db6b85e8f400'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -351,6 +351,7 @@ def upgrade():
     sa.Column('enrolment_state', sa.Enum('pending', 'enrolled', name='enrolmentstate', native_enum=False, length=10), nullable=False),
     sa.Column('device_group_id', sa.Integer(), nullable=True),
     sa.Column('revoked_at', app.models.base.UTCDateTime(), nullable=True),
+    sa.Column('link_token', sa.String(length=64), nullable=False),
     sa.Column('created_at', app.models.base.UTCDateTime(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_package_account_id_account'), ondelete='CASCADE'),
@@ -358,7 +359,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['device_group_id'], ['groups.id'], name=op.f('fk_package_device_group_id_groups'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_package')),
     sa.UniqueConstraint('account_id', 'name', name=op.f('uq_package_account_id')),
-    sa.UniqueConstraint('enrollment_key', name=op.f('uq_package_enrollment_key'))
+    sa.UniqueConstraint('enrollment_key', name=op.f('uq_package_enrollment_key')),
+    sa.UniqueConstraint('link_token', name=op.f('uq_package_link_token'))
     )
     with op.batch_alter_table('package', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_package_account_id'), ['account_id'], unique=False)
@@ -402,6 +404,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_device_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_device_online'), ['online'], unique=False)
         batch_op.create_index(batch_op.f('ix_device_package_id'), ['package_id'], unique=False)
+        batch_op.create_index('ix_device_reachable', ['account_id', 'id'], unique=False, postgresql_where=sa.text("enrolment_state = 'enrolled' AND NOT revoked"), sqlite_where=sa.text("enrolment_state = 'enrolled' AND NOT revoked"))
 
     op.create_table('device_favourite',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -441,6 +444,7 @@ def downgrade():
 
     op.drop_table('device_favourite')
     with op.batch_alter_table('device', schema=None) as batch_op:
+        batch_op.drop_index('ix_device_reachable', postgresql_where=sa.text("enrolment_state = 'enrolled' AND NOT revoked"), sqlite_where=sa.text("enrolment_state = 'enrolled' AND NOT revoked"))
         batch_op.drop_index(batch_op.f('ix_device_package_id'))
         batch_op.drop_index(batch_op.f('ix_device_online'))
         batch_op.drop_index(batch_op.f('ix_device_account_id'))
