@@ -32,26 +32,29 @@ at most 2x) and the speed-up against the naive peer; and drops its schema at the
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import random
 import secrets
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("TESSERA_SECRET_KEY", "bench-" + secrets.token_hex(8))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from common import (  # noqa: E402  (bench/common.py; puts the repository on sys.path)
+    PASSWORD,
+    arguments,
+    bench_app,
+    column_defaults,
+    copy_rows,
+    scratch_schema,
+    signed_in_client,
+    speedup_p95,
+    timing,
+)
+from sqlalchemy import select, text  # noqa: E402
 
-from listing import _copy, _defaults, percentile, timing  # noqa: E402  (bench/listing.py)
-
-POSTGRES_URL = os.environ.get("TESSERA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REGIONS = 10
 RACK = 100
 USERS = 80
@@ -64,9 +67,9 @@ def fill(db, account_id: int, size: int, rng: random.Random) -> dict:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     device_cols = ["account_id", "hardware_id", "token_hash", "hostname", "os", "enrolment_state", "revoked",
                    "online", "created_at"]
-    device_extra = _defaults(Device.__table__, set(device_cols))
+    device_extra = column_defaults(Device.__table__, set(device_cols))
     group_cols = ["account_id", "kind", "name", "description", "active", "directory_ref", "created_at"]
-    group_extra = _defaults(Group.__table__, set(group_cols))
+    group_extra = column_defaults(Group.__table__, set(group_cols))
     raw = db.engine.raw_connection()
     try:
         conn = raw.driver_connection
@@ -77,10 +80,10 @@ def fill(db, account_id: int, size: int, rng: random.Random) -> dict:
             rows.append([account_id, f"hw-{size}-{i}", secrets.token_hex(32), f"host-{i:06d}",
                          rng.choice(["Ubuntu 24.04", "Windows 11", "macOS 14"]), state, revoked,
                          rng.random() < 0.3, now] + list(device_extra.values()))
-        _copy(conn, "device", device_cols + list(device_extra), rows)
+        copy_rows(conn, "device", device_cols + list(device_extra), rows)
         groups = [[account_id, "device", f"Region {r}", "", True, "", now] for r in range(REGIONS)]
         groups += [[account_id, "device", f"Rack {k}", "", True, "", now] for k in range(size // RACK)]
-        _copy(conn, "groups", group_cols + list(group_extra), (g + list(group_extra.values()) for g in groups))
+        copy_rows(conn, "groups", group_cols + list(group_extra), (g + list(group_extra.values()) for g in groups))
         with conn.cursor() as cur:
             cur.execute("SELECT id, hostname FROM device WHERE account_id = %s ORDER BY hostname", (account_id,))
             devices = cur.fetchall()
@@ -90,7 +93,7 @@ def fill(db, account_id: int, size: int, rng: random.Random) -> dict:
         for index, (device_id, _) in enumerate(devices):
             members.append([by_name[f"Region {index % REGIONS}"], device_id])
             members.append([by_name[f"Rack {index // RACK}"], device_id])
-        _copy(conn, "group_device", ["group_id", "device_id"], members)
+        copy_rows(conn, "group_device", ["group_id", "device_id"], members)
         conn.commit()
     finally:
         raw.close()
@@ -105,8 +108,8 @@ def build_access(db, account, size: int, filled: dict, rng: random.Random):
                             Schedule, UserType)
     from app.users import services as users
 
-    tech = users.create_user(account, f"tech-{size}@bench.example", "Bench-Pass-2024", UserType.user)
-    staff = [users.create_user(account, f"u{i}-{size}@bench.example", "Bench-Pass-2024", UserType.user)
+    tech = users.create_user(account, f"tech-{size}@bench.example", PASSWORD, UserType.user)
+    staff = [users.create_user(account, f"u{i}-{size}@bench.example", PASSWORD, UserType.user)
              for i in range(USERS)]
     team = Group(account_id=account.id, kind=GroupKind.user, name="Region 0 team", members=[tech] + staff[:20])
     night = Group(account_id=account.id, kind=GroupKind.user, name="Night shift", members=staff[20:60])
@@ -254,155 +257,127 @@ def explain(db, member, filled, my_devices_query, my_device_columns, Listing, Mu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=40)
-    parser.add_argument("--naive-repeat", type=int, default=3)
-    parser.add_argument("--sizes", default="1000,100000")
+    parser = arguments(__doc__.split("\n\n")[0], repeat=40)
     parser.add_argument("--explain", action="store_true", help="print the PostgreSQL plans to stderr")
     options = parser.parse_args()
     sizes = [int(s) for s in options.sizes.split(",")]
 
+    from flask import g, request_started
     from werkzeug.datastructures import MultiDict
 
-    from app import create_app
     from app.assignments.permissions import effective_permissions, reach
     from app.assignments.services import my_device_columns, my_devices_query, my_favourites
     from app.common.listing import Listing
-    from app.config import TestConfig
     from app.extensions import db
-    from app.models import Device, DeviceFavourite, UserSession, utcnow
+    from app.models import Device, DeviceFavourite, utcnow
     from app.users import services
 
-    schema = f"bench_permissions_{os.getpid()}_{secrets.token_hex(3)}"
-    admin_engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    report: dict = {"benchmark": "effective permissions and My devices", "database": "postgresql",
-                    "schema": schema, "page_rows": 10, "assignments_per_account": 20, "sizes": {}}
-    started = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory() as instance:
-            app = create_app(TestConfig(SQLALCHEMY_DATABASE_URI=url, INSTANCE_PATH=instance,
-                                        OUTBOX=str(Path(instance) / "outbox"), WTF_CSRF_ENABLED=False))
-            from flask import g, request_started
+    def fresh_request_globals(sender, **extra):
+        # The bench holds one app context open, which Flask reuses for each test-client
+        # request; a real server gives every request a fresh ``g`` (as tests/conftest.py does).
+        g.__dict__.clear()
 
-            def fresh_request_globals(sender, **extra):
-                # The bench holds one app context open, which Flask reuses for each test-client
-                # request; a real server gives every request a fresh ``g`` (as tests/conftest.py does).
-                g.__dict__.clear()
-
+    with scratch_schema("bench_permissions") as (schema, url):
+        report: dict = {"benchmark": "effective permissions and My devices", "database": "postgresql",
+                        "schema": schema, "page_rows": 10, "assignments_per_account": 20, "sizes": {}}
+        started = time.perf_counter()
+        with bench_app(url) as app:
             request_started.connect(fresh_request_globals, app)
-            with app.app_context():
-                db.create_all()
-                rng = random.Random(20240603)
-                worlds = {}
-                for size in sizes:
-                    t0 = time.perf_counter()
-                    account = services.create_account(f"Bench {size}", f"owner-{size}@bench.example",
-                                                      "Bench-Pass-2024", max_users=USERS + 10, max_devices=size + 10)
-                    filled = fill(db, account.id, size, rng)
-                    member = build_access(db, account, size, filled, rng)
-                    worlds[size] = (account.id, member.id, filled)
-                    report["sizes"][str(size)] = {"fill_seconds": round(time.perf_counter() - t0, 2)}
-                # Steady state, as autovacuum leaves a live database: statistics and the
-                # visibility map (index-only scans) are up to date.
-                with db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-                    conn.execute(text("VACUUM ANALYZE"))
+            rng = random.Random(20240603)
+            worlds = {}
+            for size in sizes:
+                t0 = time.perf_counter()
+                account = services.create_account(f"Bench {size}", f"owner-{size}@bench.example",
+                                                  PASSWORD, max_users=USERS + 10, max_devices=size + 10)
+                filled = fill(db, account.id, size, rng)
+                member = build_access(db, account, size, filled, rng)
+                worlds[size] = (account.id, member.id, filled)
+                report["sizes"][str(size)] = {"fill_seconds": round(time.perf_counter() - t0, 2)}
+            # Steady state, as autovacuum leaves a live database: statistics and the
+            # visibility map (index-only scans) are up to date.
+            with db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text("VACUUM ANALYZE"))
 
-                for size in sizes:
-                    account_id, member_id, filled = worlds[size]
-                    db.session.remove()
-                    from app.models import Membership
-
-                    member = db.session.get(Membership, member_id)
-                    results = report["sizes"][str(size)]
-                    naive = Naive(db, account_id)
-                    favourites = set(db.session.scalars(select(DeviceFavourite.device_id)
-                                                        .where(DeviceFavourite.user_id == member.user_id)))
-                    # Warm up (connection, statement caches, the schedule's rrule) before timing.
-                    for device_id in filled["region0"][:3] + filled["others"][:3]:
-                        effective_permissions(member, db.session.get(Device, device_id), utcnow())
-                    my_favourites(member, utcnow())
-                    Listing("my-devices", my_devices_query(member, utcnow()), my_device_columns(), MultiDict(),
-                            id_column=Device.id, default_sort="name")
-                    if options.explain:
-                        explain(db, member, filled, my_devices_query, my_device_columns, Listing, MultiDict, size)
-                    # -- effective_permissions on random devices, half reachable
-                    ids = [rng.choice(filled["region0"] if i % 2 == 0 else filled["others"])
-                           for i in range(options.repeat)]
-                    devices = {d.id: d for d in db.session.scalars(select(Device).where(Device.id.in_(ids)))}
-                    eff, granted_count = [], 0
-                    for device_id in ids:
-                        now = utcnow()
-                        t0 = time.perf_counter()
-                        result = effective_permissions(member, devices[device_id], now)
-                        eff.append((time.perf_counter() - t0) * 1000)
-                        granted_count += bool(result.granted)
-                    naive_eff, agree = [], True
-                    for device_id in ids[: options.naive_repeat * 2]:
-                        now = utcnow()
-                        t0 = time.perf_counter()
-                        expected = naive.permissions(member, devices[device_id], now)
-                        naive_eff.append((time.perf_counter() - t0) * 1000)
-                        agree &= expected == set(effective_permissions(member, devices[device_id], now).keys)
-                    # -- My devices: the listing query, the page, and the naive peer
-                    query_times, view_times, naive_times = [], [], []
-                    total = None
-                    client = app.test_client()
-                    sid = secrets.token_urlsafe(32)
-                    db.session.add(UserSession(id=sid, user_id=member.user_id, account_id=account_id,
-                                               session_version=member.user.session_version))
-                    db.session.commit()
-                    with client.session_transaction() as cookie:
-                        cookie["sid"], cookie["_user_id"], cookie["_fresh"] = sid, str(member.user_id), True
-                    for _ in range(options.repeat):
-                        now = utcnow()
-                        t0 = time.perf_counter()
-                        known = reach(member, now)
-                        shown_favourites = my_favourites(member, now, known)
-                        listing = Listing("my-devices", my_devices_query(member, now, known), my_device_columns(), MultiDict(),
-                                          id_column=Device.id, default_sort="name")
-                        query_times.append((time.perf_counter() - t0) * 1000)
-                        total = listing.total
-                        first_page = [row.Device.id for row in listing.items]
-                        favourite_ids = [d.id for d in shown_favourites]
-                        t0 = time.perf_counter()
-                        response = client.get("/my-devices")
-                        view_times.append((time.perf_counter() - t0) * 1000)
-                        assert response.status_code == 200, response.status_code
-                        db.session.rollback()
-                    for _ in range(options.naive_repeat):
-                        t0 = time.perf_counter()
-                        naive_total, naive_favourites, naive_page = naive.my_devices(member, utcnow(), favourites)
-                        naive_times.append((time.perf_counter() - t0) * 1000)
-                        db.session.rollback()
-                    results.update({
-                        "devices": size,
-                        "reachable_devices": total,
-                        "naive_reachable_devices": naive_total,
-                        "first_page_matches_naive": (first_page == [d.id for d in naive_page]
-                                                     and favourite_ids == [d.id for d in naive_favourites]),
-                        "favourites_shown": len(favourite_ids),
-                        "effective_permissions": timing(eff),
-                        "effective_permissions_granted_share": round(granted_count / len(ids), 2),
-                        "effective_permissions_naive": timing(naive_eff),
-                        "effective_permissions_agree_with_naive": agree,
-                        "my_devices_query": timing(query_times),
-                        "my_devices_view": timing(view_times),
-                        "my_devices_naive": timing(naive_times),
-                        "speedup_p95_vs_naive": {
-                            "effective_permissions": round(percentile(naive_eff, 95) / percentile(eff, 95), 1),
-                            "my_devices_query": round(percentile(naive_times, 95) / percentile(query_times, 95), 1),
-                        },
-                    })
+            for size in sizes:
+                account_id, member_id, filled = worlds[size]
                 db.session.remove()
-                db.engine.dispose()
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin_engine.dispose()
+                from app.models import Membership
+
+                member = db.session.get(Membership, member_id)
+                results = report["sizes"][str(size)]
+                naive = Naive(db, account_id)
+                favourites = set(db.session.scalars(select(DeviceFavourite.device_id)
+                                                    .where(DeviceFavourite.user_id == member.user_id)))
+                # Warm up (connection, statement caches, the schedule's rrule) before timing.
+                for device_id in filled["region0"][:3] + filled["others"][:3]:
+                    effective_permissions(member, db.session.get(Device, device_id), utcnow())
+                my_favourites(member, utcnow())
+                Listing("my-devices", my_devices_query(member, utcnow()), my_device_columns(), MultiDict(),
+                        id_column=Device.id, default_sort="name")
+                if options.explain:
+                    explain(db, member, filled, my_devices_query, my_device_columns, Listing, MultiDict, size)
+                # -- effective_permissions on random devices, half reachable
+                ids = [rng.choice(filled["region0"] if i % 2 == 0 else filled["others"])
+                       for i in range(options.repeat)]
+                devices = {d.id: d for d in db.session.scalars(select(Device).where(Device.id.in_(ids)))}
+                eff, granted_count = [], 0
+                for device_id in ids:
+                    now = utcnow()
+                    t0 = time.perf_counter()
+                    result = effective_permissions(member, devices[device_id], now)
+                    eff.append((time.perf_counter() - t0) * 1000)
+                    granted_count += bool(result.granted)
+                naive_eff, agree = [], True
+                for device_id in ids[: options.naive_repeat * 2]:
+                    now = utcnow()
+                    t0 = time.perf_counter()
+                    expected = naive.permissions(member, devices[device_id], now)
+                    naive_eff.append((time.perf_counter() - t0) * 1000)
+                    agree &= expected == set(effective_permissions(member, devices[device_id], now).keys)
+                # -- My devices: the listing query, the page, and the naive peer
+                query_times, view_times, naive_times = [], [], []
+                total = None
+                client = signed_in_client(app, db, member.user, account_id)
+                for _ in range(options.repeat):
+                    now = utcnow()
+                    t0 = time.perf_counter()
+                    known = reach(member, now)
+                    shown_favourites = my_favourites(member, now, known)
+                    listing = Listing("my-devices", my_devices_query(member, now, known), my_device_columns(), MultiDict(),
+                                      id_column=Device.id, default_sort="name")
+                    query_times.append((time.perf_counter() - t0) * 1000)
+                    total = listing.total
+                    first_page = [row.Device.id for row in listing.items]
+                    favourite_ids = [d.id for d in shown_favourites]
+                    t0 = time.perf_counter()
+                    response = client.get("/my-devices")
+                    view_times.append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, response.status_code
+                    db.session.rollback()
+                for _ in range(options.naive_repeat):
+                    t0 = time.perf_counter()
+                    naive_total, naive_favourites, naive_page = naive.my_devices(member, utcnow(), favourites)
+                    naive_times.append((time.perf_counter() - t0) * 1000)
+                    db.session.rollback()
+                results.update({
+                    "devices": size,
+                    "reachable_devices": total,
+                    "naive_reachable_devices": naive_total,
+                    "first_page_matches_naive": (first_page == [d.id for d in naive_page]
+                                                 and favourite_ids == [d.id for d in naive_favourites]),
+                    "favourites_shown": len(favourite_ids),
+                    "effective_permissions": timing(eff),
+                    "effective_permissions_granted_share": round(granted_count / len(ids), 2),
+                    "effective_permissions_naive": timing(naive_eff),
+                    "effective_permissions_agree_with_naive": agree,
+                    "my_devices_query": timing(query_times),
+                    "my_devices_view": timing(view_times),
+                    "my_devices_naive": timing(naive_times),
+                    "speedup_p95_vs_naive": {
+                        "effective_permissions": speedup_p95(naive_eff, eff),
+                        "my_devices_query": speedup_p95(naive_times, query_times),
+                    },
+                })
     if len(sizes) >= 2:
         small, large = report["sizes"][str(min(sizes))], report["sizes"][str(max(sizes))]
         report["p95_ratio_largest_vs_smallest"] = {
