@@ -411,42 +411,33 @@ def palette_bits(colours: int) -> int:
     return 8
 
 
-def packed_row_bytes(width: int, bits: int) -> int:
-    return (width * bits + 7) // 8
+def packed_size(pixels: int, bits: int) -> int:
+    """Bytes of packed indices for this many pixels (one bit stream, padded at the end)."""
+    return (pixels * bits + 7) // 8
 
 
 def pack_indices(indices: Iterable[int], width: int, height: int, bits: int) -> bytes:
-    """Pack one palette index per pixel (row-major) MSB first, each row byte-aligned."""
+    """Pack one palette index per pixel (row-major) MSB first as one continuous bit stream,
+    padded with zero bits to a whole byte at the end (what relay_ext.palette produces)."""
     indices = list(indices)
     if len(indices) != width * height:
         raise ValueError("one index per pixel")
     if bits == 8:
         return bytes(indices)
-    out = bytearray()
     per_byte = 8 // bits
-    for row in range(height):
-        line = indices[row * width:(row + 1) * width]
-        for start in range(0, width, per_byte):
-            byte = 0
-            chunk = line[start:start + per_byte]
-            for i, value in enumerate(chunk):
-                byte |= value << (8 - bits * (i + 1))
-            out.append(byte)
+    out = bytearray(packed_size(len(indices), bits))
+    for i, value in enumerate(indices):
+        out[i // per_byte] |= value << (8 - bits * (i % per_byte + 1))
     return bytes(out)
 
 
 def unpack_indices(packed: bytes, width: int, height: int, bits: int) -> list[int]:
+    count = width * height
     if bits == 8:
-        return list(packed)
-    row_bytes = packed_row_bytes(width, bits)
+        return list(packed[:count])
+    per_byte = 8 // bits
     mask = (1 << bits) - 1
-    out: list[int] = []
-    for row in range(height):
-        line = packed[row * row_bytes:(row + 1) * row_bytes]
-        for col in range(width):
-            bit = col * bits
-            out.append(line[bit >> 3] >> (8 - bits - (bit & 7)) & mask)
-    return out
+    return [packed[i // per_byte] >> (8 - bits * (i % per_byte + 1)) & mask for i in range(count)]
 
 
 def encode_rects(rects: Iterable[Rect]) -> bytes:
@@ -472,7 +463,7 @@ def encode_rects(rects: Iterable[Rect]) -> bytes:
             if len(rect.palette) % 4 or not 1 <= n <= 256:
                 raise ValueError("a palette has 1 to 256 RGBA colours")
             bits = palette_bits(n)
-            if len(rect.indices) != rect.height * packed_row_bytes(rect.width, bits):
+            if len(rect.indices) != packed_size(rect.width * rect.height, bits):
                 raise ValueError("packed indices have the wrong length")
             parts.append(bytes((n - 1,)))
             parts.append(rect.palette)
@@ -501,7 +492,7 @@ def decode_rects(payload) -> list[Rect]:
             n = r.u8() + 1
             palette = bytes(r.take(n * 4))
             bits = palette_bits(n)
-            indices = bytes(r.take(h * packed_row_bytes(w, bits)))
+            indices = bytes(r.take(packed_size(w * h, bits)))
             if n < (1 << bits) and max(unpack_indices(indices, w, h, bits)) >= n:
                 raise _malformed("a palette index is beyond the palette")
             rects.append(PaletteRect(x, y, w, h, palette, indices))

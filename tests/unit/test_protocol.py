@@ -207,7 +207,7 @@ def test_palette_packing_round_trips_for_every_width(colours):
     for width in (1, 3, 7, 8, 9, 64):
         indices = [(i * 5) % colours for i in range(width * 3)]
         packed = p.pack_indices(indices, width, 3, bits)
-        assert len(packed) == 3 * p.packed_row_bytes(width, bits)
+        assert len(packed) == p.packed_size(width * 3, bits)
         assert p.unpack_indices(packed, width, 3, bits) == indices
 
 
