@@ -61,7 +61,9 @@ setup(
             "cryptography>=42",
             "playwright>=1.40",
             "requests>=2.31",
+            "numpy>=1.26",  # the benchmarks' peer implementations (bench/tiles.py)
         ],
+        "bench": ["numpy>=1.26"],
         "ldap": ["python-ldap>=3.4"],
     },
     entry_points={"console_scripts": ["tessera=app.cli:main"]},

@@ -1,0 +1,393 @@
+"""The pure-Python twin of ``relay_ext._tiles``: same functions, same results, same errors.
+
+``relay_ext/__init__.py`` falls back to this module when the compiled one is missing (no C
+compiler where Tessera was installed) or when ``TESSERA_PURE_PYTHON=1`` asks for it; the
+relay_ext tests run every case against both. It leans on what CPython does in C already (bytes
+slicing and comparison, ``bytes.translate``, big-integer XOR) so that an agent without the
+extension still works, only slower. Formats are described in ``_tiles.pyx`` and
+``docs/protocol.md``.
+"""
+from __future__ import annotations
+
+from operator import index as _index
+
+from relay_ext._zstd import FrameCompressor, FrameDecompressor
+
+IMPLEMENTATION = "python"
+MAX_DIMENSION = 65536
+MAX_PALETTE = 256
+
+__all__ = [
+    "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
+    "apply_tile", "bgra_to_rgba", "changed_tiles", "dirty_rect", "downscale", "expand_palette",
+    "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour", "unmask",
+]
+
+
+# ---------------------------------------------------------------------------- argument checks
+
+def _int_in(value, name: str, lo: int, hi: int) -> int:
+    v = _index(value)
+    if v < lo or v > hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, not {v}")
+    return v
+
+
+def _buffer(obj, name: str) -> bytes | bytearray | memoryview:
+    """A flat byte view of ``obj`` (what the compiled module's ``const unsigned char[::1]`` takes)."""
+    if obj is None:
+        raise TypeError(f"{name} must be a bytes-like object, not None")
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
+    view = memoryview(obj)  # TypeError for anything that is not a buffer
+    if view.ndim != 1 or view.itemsize != 1:
+        raise ValueError(f"{name} must be a one-dimensional buffer of bytes")
+    if not view.c_contiguous:
+        raise ValueError(f"{name} must be a contiguous buffer")
+    return view
+
+
+def _check_frame(size: int, width: int, height: int, name: str) -> None:
+    if size != width * height * 4:
+        raise ValueError(
+            f"{name} has {size} bytes; a {width}x{height} BGRA frame has {width * height * 4}"
+        )
+
+
+def _check_rect(width: int, height: int, x: int, y: int, w: int, h: int) -> None:
+    if x + w > width or y + h > height:
+        raise ValueError(
+            f"rectangle {w}x{h} at ({x}, {y}) does not fit in a {width}x{height} frame"
+        )
+
+
+def _check_pixels(size: int, name: str) -> None:
+    if size % 4:
+        raise ValueError(f"{name} has {size} bytes, not a whole number of 4-byte pixels")
+
+
+def _frame_args(frames, width, height):
+    w = _int_in(width, "width", 1, MAX_DIMENSION)
+    h = _int_in(height, "height", 1, MAX_DIMENSION)
+    out = []
+    for name, frame in frames:
+        buf = _buffer(frame, name)
+        _check_frame(len(buf) if not isinstance(buf, memoryview) else buf.nbytes, w, h, name)
+        out.append(buf)
+    return out, w, h
+
+
+def _rect_args(width, height, x, y, w, h):
+    rx = _int_in(x, "x", 0, MAX_DIMENSION)
+    ry = _int_in(y, "y", 0, MAX_DIMENSION)
+    rw = _int_in(w, "w", 1, MAX_DIMENSION)
+    rh = _int_in(h, "h", 1, MAX_DIMENSION)
+    _check_rect(width, height, rx, ry, rw, rh)
+    return rx, ry, rw, rh
+
+
+def _size(buf) -> int:
+    return buf.nbytes if isinstance(buf, memoryview) else len(buf)
+
+
+def palette_bits(colours) -> int:
+    """Bits per index for a palette of ``colours`` entries: 1, 2, 4 or 8."""
+    n = _int_in(colours, "colours", 1, MAX_PALETTE)
+    return 1 if n <= 2 else 2 if n <= 4 else 4 if n <= 16 else 8
+
+
+# ---------------------------------------------------------------------------- tiles
+
+def changed_tiles(prev, cur, width, height, tile=64) -> list[tuple[int, int]]:
+    """(column, row) of every ``tile``-pixel square that differs between two BGRA frames."""
+    (a, b), w, h = _frame_args((("prev", prev), ("cur", cur)), width, height)
+    t = _int_in(tile, "tile", 1, MAX_DIMENSION)
+    if isinstance(a, memoryview):
+        a = a.tobytes()
+    if isinstance(b, memoryview):
+        b = b.tobytes()
+    cols = (w + t - 1) // t
+    rows = (h + t - 1) // t
+    stride = w * 4
+    span = t * 4
+    out: list[tuple[int, int]] = []
+    for ty in range(rows):
+        y0 = ty * t
+        y1 = min(y0 + t, h)
+        band_start, band_end = y0 * stride, y1 * stride
+        # The whole band first: unchanged bands (most of them) cost one slice compare.
+        if a[band_start:band_end] == b[band_start:band_end]:
+            continue
+        pending = list(range(cols))
+        for y in range(y0, y1):
+            row = y * stride
+            if a[row:row + stride] == b[row:row + stride]:
+                continue
+            still = []
+            for tx in pending:
+                s = row + tx * span
+                e = row + min((tx + 1) * span, stride)
+                if a[s:e] != b[s:e]:
+                    out.append((tx, ty))
+                else:
+                    still.append(tx)
+            pending = still
+            if not pending:
+                break
+    out.sort(key=lambda cr: (cr[1], cr[0]))
+    return out
+
+
+def dirty_rect(prev, cur, width, height, x, y, w, h) -> tuple[int, int, int, int] | None:
+    """The smallest (x, y, w, h) inside the given rectangle holding every changed pixel, or None."""
+    (a, b), fw, fh = _frame_args((("prev", prev), ("cur", cur)), width, height)
+    rx, ry, rw, rh = _rect_args(fw, fh, x, y, w, h)
+    stride = fw * 4
+    base = rx * 4
+    span = rw * 4
+
+    def row_differs(r: int) -> bool:
+        s = r * stride + base
+        return a[s:s + span] != b[s:s + span]
+
+    top = next((r for r in range(ry, ry + rh) if row_differs(r)), None)
+    if top is None:
+        return None
+    bottom = next(r for r in range(ry + rh - 1, top - 1, -1) if row_differs(r))
+    left, right = rx + rw, rx - 1
+    for r in range(top, bottom + 1):
+        s = r * stride
+        ra = a[s:s + stride]
+        rb = b[s:s + stride]
+        c = rx
+        while c < left:
+            if ra[c * 4:c * 4 + 4] != rb[c * 4:c * 4 + 4]:
+                left = c
+                break
+            c += 1
+        c = rx + rw - 1
+        while c > right:
+            if ra[c * 4:c * 4 + 4] != rb[c * 4:c * 4 + 4]:
+                right = c
+                break
+            c -= 1
+    return (left, top, right - left + 1, bottom - top + 1)
+
+
+def extract_tile(frame, width, height, x, y, w, h) -> bytes:
+    """The ``w*h*4`` bytes of the rectangle at (x, y), rows packed ``w*4`` bytes apart."""
+    (f,), fw, fh = _frame_args((("frame", frame),), width, height)
+    rx, ry, rw, rh = _rect_args(fw, fh, x, y, w, h)
+    stride = fw * 4
+    span = rw * 4
+    if rx == 0 and rw == fw:
+        return bytes(f[ry * stride:(ry + rh) * stride])
+    parts = []
+    for r in range(ry, ry + rh):
+        s = r * stride + rx * 4
+        parts.append(f[s:s + span])
+    return b"".join(parts)
+
+
+def apply_tile(frame, width, height, x, y, w, h, data) -> None:
+    """Write the ``w*h*4`` bytes of ``data`` into the writable ``frame`` at (x, y)."""
+    if frame is None:
+        raise TypeError("frame must be a writable buffer such as a bytearray, not None")
+    target = memoryview(frame)
+    if target.readonly:
+        raise TypeError("frame must be a writable buffer such as a bytearray")
+    if target.ndim != 1 or target.itemsize != 1 or not target.c_contiguous:
+        raise ValueError("frame must be a one-dimensional contiguous buffer of bytes")
+    d = _buffer(data, "data")
+    fw = _int_in(width, "width", 1, MAX_DIMENSION)
+    fh = _int_in(height, "height", 1, MAX_DIMENSION)
+    rx = _int_in(x, "x", 0, MAX_DIMENSION)
+    ry = _int_in(y, "y", 0, MAX_DIMENSION)
+    rw = _int_in(w, "w", 1, MAX_DIMENSION)
+    rh = _int_in(h, "h", 1, MAX_DIMENSION)
+    _check_frame(target.nbytes, fw, fh, "frame")
+    _check_rect(fw, fh, rx, ry, rw, rh)
+    if _size(d) != rw * rh * 4:
+        raise ValueError(f"data has {_size(d)} bytes; a {rw}x{rh} tile has {rw * rh * 4}")
+    stride = fw * 4
+    span = rw * 4
+    for r in range(rh):
+        s = (ry + r) * stride + rx * 4
+        target[s:s + span] = d[r * span:(r + 1) * span]
+
+
+# ---------------------------------------------------------------------------- pixel kernels
+
+def bgra_to_rgba(data) -> bytes:
+    """BGRA pixels as RGBA with alpha 255, what a browser canvas ``ImageData`` wants."""
+    s = _buffer(data, "data")
+    n = _size(s)
+    _check_pixels(n, "data")
+    if n == 0:
+        return b""
+    s = bytes(s)
+    out = bytearray(n)
+    out[0::4] = s[2::4]
+    out[1::4] = s[1::4]
+    out[2::4] = s[0::4]
+    out[3::4] = b"\xff" * (n // 4)
+    return bytes(out)
+
+
+def downscale(frame, width, height, factor) -> bytes:
+    """The frame shrunk by an integer ``factor`` with a box filter (see ``_tiles.downscale``)."""
+    (f,), fw, fh = _frame_args((("frame", frame),), width, height)
+    k = _int_in(factor, "factor", 1, MAX_DIMENSION)
+    f = bytes(f)
+    if k == 1:
+        return f
+    out_w = (fw + k - 1) // k
+    out_h = (fh + k - 1) // k
+    stride = fw * 4
+    out = bytearray(out_w * out_h * 4)
+    for oy in range(out_h):
+        y0 = oy * k
+        bh = min(k, fh - y0)
+        sums = [0] * (out_w * 4)
+        for y in range(y0, y0 + bh):
+            row = f[y * stride:(y + 1) * stride]
+            for c in range(4):
+                channel = row[c::4]
+                for ox in range(out_w):
+                    sums[ox * 4 + c] += sum(channel[ox * k:(ox + 1) * k])
+        for ox in range(out_w):
+            count = min(k, fw - ox * k) * bh
+            base = (oy * out_w + ox) * 4
+            for c in range(4):
+                out[base + c] = (sums[ox * 4 + c] + count // 2) // count
+    return bytes(out)
+
+
+def _reduction_table(bits: int) -> bytes:
+    # Keep the top ``bits`` of a channel and repeat them down the low bits (255 stays 255).
+    table = bytearray(256)
+    for v in range(256):
+        q = v >> (8 - bits)
+        acc = 0
+        filled = 0
+        while filled < 8:
+            acc = (acc << bits) | q
+            filled += bits
+        table[v] = acc >> (filled - 8)
+    return bytes(table)
+
+
+def reduce_colours(data, bits) -> bytes:
+    """BGRA pixels with ``bits`` (1-8) significant bits per colour channel; alpha is kept."""
+    s = _buffer(data, "data")
+    b = _int_in(bits, "bits", 1, 8)
+    n = _size(s)
+    _check_pixels(n, "data")
+    if n == 0:
+        return b""
+    s = bytes(s)
+    out = bytearray(s.translate(_reduction_table(b)))
+    out[3::4] = s[3::4]
+    return bytes(out)
+
+
+def solid_colour(data) -> int | None:
+    """The one colour of a run of BGRA pixels as ``b | g << 8 | r << 16 | a << 24``, or None."""
+    s = _buffer(data, "data")
+    n = _size(s)
+    _check_pixels(n, "data")
+    if n == 0:
+        raise ValueError("data has no pixels")
+    s = bytes(s)
+    first = s[:4]
+    if first * (n // 4) != s:
+        return None
+    return int.from_bytes(first, "little")
+
+
+# ---------------------------------------------------------------------------- palettes
+
+def palette(data, max_colours) -> tuple[bytes, bytes] | None:
+    """``(palette, indices)`` for pixels of at most ``max_colours`` colours, or None
+    (format: ``_tiles.palette``)."""
+    s = _buffer(data, "data")
+    limit = _int_in(max_colours, "max_colours", 1, MAX_PALETTE)
+    size = _size(s)
+    _check_pixels(size, "data")
+    if size == 0:
+        raise ValueError("data has no pixels")
+    s = bytes(s)
+    seen: dict[bytes, int] = {}
+    indices = bytearray(size // 4)
+    for i in range(size // 4):
+        px = s[i * 4:i * 4 + 4]
+        index = seen.get(px)
+        if index is None:
+            if len(seen) == limit:
+                return None
+            index = seen[px] = len(seen)
+        indices[i] = index
+    bits = palette_bits(len(seen))
+    return b"".join(seen), _pack(indices, bits)
+
+
+def _pack(indices: bytearray, bits: int) -> bytes:
+    if bits == 8:
+        return bytes(indices)
+    per_byte = 8 // bits
+    pad = (-len(indices)) % per_byte
+    values = indices + bytes(pad)
+    out = bytearray(len(values) // per_byte)
+    for j in range(len(out)):
+        acc = 0
+        for v in values[j * per_byte:(j + 1) * per_byte]:
+            acc = (acc << bits) | v
+        out[j] = acc
+    return bytes(out)
+
+
+def expand_palette(palette, indices, pixels) -> bytes:
+    """The ``pixels*4`` BGRA bytes that ``palette()`` described; ValueError if they don't fit."""
+    p = _buffer(palette, "palette")
+    q = _buffer(indices, "indices")
+    count = _int_in(pixels, "pixels", 1, MAX_DIMENSION * MAX_DIMENSION)
+    size = _size(p)
+    if size % 4 or not 1 <= size // 4 <= MAX_PALETTE:
+        raise ValueError(f"palette has {size} bytes, not 1 to {MAX_PALETTE} 4-byte colours")
+    n = size // 4
+    bits = palette_bits(n)
+    if _size(q) != (count * bits + 7) // 8:
+        raise ValueError(
+            f"indices has {_size(q)} bytes; {count} pixels of {bits}-bit indices take "
+            f"{(count * bits + 7) // 8}"
+        )
+    p = bytes(p)
+    colours = [p[i * 4:i * 4 + 4] for i in range(n)]
+    q = bytes(q)
+    per_byte = 8 // bits
+    mask = (1 << bits) - 1
+    shifts = [8 - bits * (k + 1) for k in range(per_byte)]
+    parts = []
+    try:
+        for i in range(count):
+            parts.append(colours[(q[i // per_byte] >> shifts[i % per_byte]) & mask])
+    except IndexError:
+        raise ValueError(f"an index points past the palette's {n} colours") from None
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------- websocket
+
+def unmask(payload, mask) -> bytes:
+    """``payload`` XOR the repeated 4-byte websocket ``mask`` (RFC 6455 section 5.3)."""
+    s = _buffer(payload, "payload")
+    m = bytes(_buffer(mask, "mask"))
+    if len(m) != 4:
+        raise ValueError(f"a websocket mask has 4 bytes, not {len(m)}")
+    n = _size(s)
+    if n == 0:
+        return b""
+    # One big-integer XOR: CPython does it in C, tens of times faster than a byte loop.
+    key = (m * (n // 4 + 1))[:n]
+    value = int.from_bytes(s, "little") ^ int.from_bytes(key, "little")
+    return value.to_bytes(n, "little")
