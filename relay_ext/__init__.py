@@ -34,6 +34,7 @@ FrameDecompressor = _impl.FrameDecompressor
 apply_tile = _impl.apply_tile
 bgra_to_rgba = _impl.bgra_to_rgba
 changed_tiles = _impl.changed_tiles
+copy_rect = _impl.copy_rect
 dirty_rect = _impl.dirty_rect
 downscale = _impl.downscale
 expand_palette = _impl.expand_palette
@@ -55,7 +56,7 @@ def implementations() -> dict[str, ModuleType]:
 
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
-    "apply_tile", "bgra_to_rgba", "changed_tiles", "dirty_rect", "downscale", "expand_palette",
-    "extract_tile", "implementations", "palette", "palette_bits", "reduce_colours",
-    "solid_colour", "unmask",
+    "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
+    "expand_palette", "extract_tile", "implementations", "palette", "palette_bits",
+    "reduce_colours", "solid_colour", "unmask",
 ]

@@ -6,6 +6,7 @@ from relay_ext._tiles import MAX_PALETTE as MAX_PALETTE
 from relay_ext._tiles import apply_tile as apply_tile
 from relay_ext._tiles import bgra_to_rgba as bgra_to_rgba
 from relay_ext._tiles import changed_tiles as changed_tiles
+from relay_ext._tiles import copy_rect as copy_rect
 from relay_ext._tiles import dirty_rect as dirty_rect
 from relay_ext._tiles import downscale as downscale
 from relay_ext._tiles import expand_palette as expand_palette

@@ -16,7 +16,7 @@ given and returns a status, and Python exceptions are raised after the GIL is ba
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 from operator import index as _index
 
@@ -29,8 +29,9 @@ MAX_PALETTE = 256
 
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
-    "apply_tile", "bgra_to_rgba", "changed_tiles", "dirty_rect", "downscale", "expand_palette",
-    "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour", "unmask",
+    "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
+    "expand_palette", "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour",
+    "unmask",
 ]
 
 
@@ -279,15 +280,7 @@ def extract_tile(frame, width, height, x, y, w, h):
 
 def apply_tile(frame, width, height, x, y, w, h, data):
     """Write the ``w*h*4`` bytes of ``data`` into the writable ``frame`` at (x, y)."""
-    cdef unsigned char[::1] f
-    if frame is None:
-        raise TypeError("frame must be a writable buffer such as a bytearray, not None")
-    try:
-        f = frame
-    except (BufferError, ValueError) as exc:
-        if memoryview(frame).readonly:
-            raise TypeError("frame must be a writable buffer such as a bytearray") from None
-        raise ValueError(f"frame must be a contiguous buffer of bytes ({exc})") from None
+    cdef unsigned char[::1] f = _writable(frame)
     cdef const unsigned char[::1] d = _view(data, "data")
     cdef Py_ssize_t fw = _int_in(width, "width", 1, MAX_DIMENSION)
     cdef Py_ssize_t fh = _int_in(height, "height", 1, MAX_DIMENSION)
@@ -305,6 +298,52 @@ def apply_tile(frame, width, height, x, y, w, h, data):
     with nogil:
         for r in range(rh):
             memcpy(dst + (ry + r) * stride + rx * 4, src + r * row_bytes, row_bytes)
+
+
+cdef unsigned char[::1] _writable(object frame):
+    if frame is None:
+        raise TypeError("frame must be a writable buffer such as a bytearray, not None")
+    cdef unsigned char[::1] f
+    try:
+        f = frame
+    except (BufferError, ValueError) as exc:
+        if memoryview(frame).readonly:
+            raise TypeError("frame must be a writable buffer such as a bytearray") from None
+        raise ValueError(f"frame must be a contiguous buffer of bytes ({exc})") from None
+    return f
+
+
+def copy_rect(frame, width, height, src_x, src_y, x, y, w, h):
+    """Copy the ``w``x``h`` area at (src_x, src_y) of the writable ``frame`` to (x, y), in place.
+
+    The areas may overlap; the result is as if copied through a temporary buffer (the
+    protocol's ``COPY`` rectangle: scrolling, window moves).
+    """
+    cdef unsigned char[::1] f = _writable(frame)
+    cdef Py_ssize_t fw = _int_in(width, "width", 1, MAX_DIMENSION)
+    cdef Py_ssize_t fh = _int_in(height, "height", 1, MAX_DIMENSION)
+    cdef Py_ssize_t sx = _int_in(src_x, "src_x", 0, MAX_DIMENSION)
+    cdef Py_ssize_t sy = _int_in(src_y, "src_y", 0, MAX_DIMENSION)
+    cdef Py_ssize_t rx = _int_in(x, "x", 0, MAX_DIMENSION)
+    cdef Py_ssize_t ry = _int_in(y, "y", 0, MAX_DIMENSION)
+    cdef Py_ssize_t rw = _int_in(w, "w", 1, MAX_DIMENSION)
+    cdef Py_ssize_t rh = _int_in(h, "h", 1, MAX_DIMENSION)
+    _check_frame(f.shape[0], fw, fh, "frame")
+    _check_rect(fw, fh, sx, sy, rw, rh)
+    _check_rect(fw, fh, rx, ry, rw, rh)
+    cdef unsigned char* p = &f[0]
+    cdef Py_ssize_t r, stride = fw * 4, row_bytes = rw * 4
+    with nogil:
+        # Moving down: copy the bottom row first, so no source row is overwritten before it is
+        # read; memmove takes care of overlap within a row.
+        if ry > sy:
+            r = rh - 1
+            while r >= 0:
+                memmove(p + (ry + r) * stride + rx * 4, p + (sy + r) * stride + sx * 4, row_bytes)
+                r -= 1
+        else:
+            for r in range(rh):
+                memmove(p + (ry + r) * stride + rx * 4, p + (sy + r) * stride + sx * 4, row_bytes)
 
 
 # ---------------------------------------------------------------------------- pixel kernels

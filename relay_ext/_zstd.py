@@ -10,6 +10,8 @@ The stream is a single zstd frame that never ends: each ``compress()`` flushes a
 (``ZSTD_e_flush``) so the receiver can decode that update on arrival, while later updates can
 still refer back to earlier ones (a window scrolled back, a dialog re-opened). That is why a
 context belongs to one receiver, in order: the bytes only decode after everything before them.
+``docs/protocol.md`` ("Compression") caps the window at 8 MiB and has the receiver check each
+update's declared length; both classes keep to that.
 """
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ import zstandard
 #: Level 3 is zstd's default; levels 1-3 are several times faster than zlib level 6 and still
 #: smaller on screen content.
 DEFAULT_LEVEL = 3
-#: The largest single update a decompressor accepts by default (two 4K frames of BGRA pixels):
+#: The largest single update a decompressor accepts by default (the protocol's raw_len limit):
 #: a peer's message cannot make us allocate more than this, however well it compresses.
-DEFAULT_MAX_OUTPUT = 2 * 3840 * 2160 * 4
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
 #: zstd's ZSTD_minCLevel() (the zstandard package exports only the maximum).
 MIN_LEVEL = -(1 << 17)
+#: The protocol's window limit (8 MiB): what a receiver must be ready to hold per stream.
+MAX_WINDOW_LOG = 23
 
 
 class FrameCompressor:
     """Compresses a sequence of updates for one receiver; ``compress`` returns one decodable chunk.
 
-    ``level`` is the zstd level (negative levels are faster still); ``window_log`` (10-31) bounds
-    how far back the stream may refer, and so the memory the receiver needs (default: the
-    level's own, 2 MiB at level 3).
+    ``level`` is the zstd level (negative levels are faster still); ``window_log`` (10-23) bounds
+    how far back the stream may refer, and so the memory both ends need (default: the level's
+    own, 2 MiB at level 3, never more than the protocol's 8 MiB).
     """
 
     def __init__(self, level: int = DEFAULT_LEVEL, window_log: int | None = None) -> None:
@@ -42,14 +46,18 @@ class FrameCompressor:
                 f"{zstandard.MAX_COMPRESSION_LEVEL}, not {level}"
             )
         if window_log is None:
-            compressor = zstandard.ZstdCompressor(level=level)
-        else:
-            if isinstance(window_log, bool) or not isinstance(window_log, int):
-                raise TypeError("window_log must be an int")
-            if not 10 <= window_log <= 31:
-                raise ValueError(f"window_log must be between 10 and 31, not {window_log}")
-            params = zstandard.ZstdCompressionParameters.from_level(level, window_log=window_log)
-            compressor = zstandard.ZstdCompressor(compression_params=params)
+            window_log = min(
+                zstandard.ZstdCompressionParameters.from_level(level).window_log, MAX_WINDOW_LOG
+            )
+        elif isinstance(window_log, bool) or not isinstance(window_log, int):
+            raise TypeError("window_log must be an int")
+        elif not 10 <= window_log <= MAX_WINDOW_LOG:
+            raise ValueError(
+                f"window_log must be between 10 and {MAX_WINDOW_LOG}, not {window_log}"
+            )
+        params = zstandard.ZstdCompressionParameters.from_level(level, window_log=window_log)
+        compressor = zstandard.ZstdCompressor(compression_params=params)
+        self.window_log = window_log
         self.level = level
         self._compressor = compressor
         self._stream = compressor.compressobj()
@@ -69,35 +77,18 @@ class FrameCompressor:
         return self._compressor.memory_size()
 
 
-class _Sink:
-    """Collects the decompressor's output and stops it once an update grows past the limit."""
-
-    __slots__ = ("parts", "size", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-
-    def write(self, data) -> int:
-        self.size += len(data)
-        if self.size > self.limit:
-            # Raised inside zstandard's write loop: decompression stops here, before the rest of
-            # a hostile message is inflated.
-            raise _TooLarge
-        self.parts.append(bytes(data))
-        return len(data)
-
-
-class _TooLarge(Exception):
-    pass
+#: zstd's worst case: a 4-byte RLE block regenerates a whole 128 KiB block.
+_MAX_RATIO = 32768
+_MIN_FEED = 256
+_MAX_FEED = 65536
 
 
 class FrameDecompressor:
     """Decodes the chunks of one ``FrameCompressor``, in order.
 
     ``max_output`` bounds what one ``decompress`` call may produce; past it, or on corrupt input,
-    ``ValueError`` is raised and the stream is unusable (the caller closes the connection).
+    or a window over 8 MiB, ``ValueError`` is raised and the stream is unusable (the caller
+    closes the connection).
     """
 
     def __init__(self, max_output: int = DEFAULT_MAX_OUTPUT) -> None:
@@ -105,34 +96,56 @@ class FrameDecompressor:
             raise TypeError("max_output must be an int")
         if max_output < 1:
             raise ValueError("max_output must be positive")
-        self._sink = _Sink(max_output)
-        # stream_writer rather than decompressobj: it hands us the output in pieces, so the
-        # size limit is enforced while decoding, not after a bomb has already been inflated.
-        self._writer = zstandard.ZstdDecompressor().stream_writer(
-            self._sink, write_size=65536, write_return_read=True
-        )
+        self._max_output = max_output
+        decompressor = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG)
+        self._stream = decompressor.decompressobj()
         self._broken = False
 
-    def decompress(self, data) -> bytes:
-        """The update that ``FrameCompressor.compress`` turned into ``data``."""
+    def decompress(self, data, raw_len: int | None = None) -> bytes:
+        """The update that ``FrameCompressor.compress`` turned into ``data``.
+
+        With ``raw_len`` (the length the sender declared), anything but exactly that many bytes
+        is a ``ValueError``, and decoding stops as soon as it would produce more.
+        """
         if self._broken:
             raise ValueError("the stream failed earlier; start a new one")
-        view = memoryview(data)
-        if view.nbytes == 0:
+        limit = self._max_output
+        if raw_len is not None:
+            if isinstance(raw_len, bool) or not isinstance(raw_len, int):
+                raise TypeError("raw_len must be an int")
+            if not 0 <= raw_len <= self._max_output:
+                raise ValueError(f"raw_len must be between 0 and {self._max_output}, not {raw_len}")
+            limit = raw_len
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if size == 0:
+            if raw_len:
+                raise ValueError(f"an empty update cannot hold {raw_len} bytes")
             return b""
-        sink = self._sink
-        sink.parts.clear()
-        sink.size = 0
+        parts = []
+        produced = 0
+        pos = 0
         try:
-            self._writer.write(view)
-        except _TooLarge:
-            self._broken = True
-            sink.parts.clear()
-            raise ValueError(f"update decompresses to more than {sink.limit} bytes") from None
+            while pos < size:
+                # Feed no more input than could, at zstd's worst ratio, fill what is left of the
+                # budget: a bomb is caught having produced at most the limit plus one small
+                # slice's worth (8 MiB), never the whole message's worth. Honest updates
+                # compress far less than that, so this costs a few calls per update.
+                step = min(max((limit - produced) // _MAX_RATIO, _MIN_FEED), _MAX_FEED)
+                out = self._stream.decompress(view[pos:pos + step])
+                pos += step
+                if out:
+                    produced += len(out)
+                    if produced > limit:
+                        raise ValueError(f"update decompresses to more than {limit} bytes")
+                    parts.append(out)
         except zstandard.ZstdError as exc:
             self._broken = True
-            sink.parts.clear()
             raise ValueError(f"corrupt zstd stream: {exc}") from None
-        out = b"".join(sink.parts)
-        sink.parts.clear()
-        return out
+        except ValueError:
+            self._broken = True
+            raise
+        if raw_len is not None and produced != raw_len:
+            self._broken = True
+            raise ValueError(f"update decompresses to {produced} bytes, not the declared {raw_len}")
+        return b"".join(parts)

@@ -19,8 +19,9 @@ MAX_PALETTE = 256
 
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
-    "apply_tile", "bgra_to_rgba", "changed_tiles", "dirty_rect", "downscale", "expand_palette",
-    "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour", "unmask",
+    "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
+    "expand_palette", "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour",
+    "unmask",
 ]
 
 
@@ -34,7 +35,7 @@ def _int_in(value, name: str, lo: int, hi: int) -> int:
 
 
 def _buffer(obj, name: str) -> bytes | bytearray | memoryview:
-    """A flat byte view of ``obj`` (what the compiled module's ``const unsigned char[::1]`` takes)."""
+    """A flat byte view of ``obj``, as the compiled module's ``const unsigned char[::1]``."""
     if obj is None:
         raise TypeError(f"{name} must be a bytes-like object, not None")
     if isinstance(obj, (bytes, bytearray)):
@@ -191,13 +192,7 @@ def extract_tile(frame, width, height, x, y, w, h) -> bytes:
 
 def apply_tile(frame, width, height, x, y, w, h, data) -> None:
     """Write the ``w*h*4`` bytes of ``data`` into the writable ``frame`` at (x, y)."""
-    if frame is None:
-        raise TypeError("frame must be a writable buffer such as a bytearray, not None")
-    target = memoryview(frame)
-    if target.readonly:
-        raise TypeError("frame must be a writable buffer such as a bytearray")
-    if target.ndim != 1 or target.itemsize != 1 or not target.c_contiguous:
-        raise ValueError("frame must be a one-dimensional contiguous buffer of bytes")
+    target = _writable(frame)
     d = _buffer(data, "data")
     fw = _int_in(width, "width", 1, MAX_DIMENSION)
     fh = _int_in(height, "height", 1, MAX_DIMENSION)
@@ -214,6 +209,41 @@ def apply_tile(frame, width, height, x, y, w, h, data) -> None:
     for r in range(rh):
         s = (ry + r) * stride + rx * 4
         target[s:s + span] = d[r * span:(r + 1) * span]
+
+
+def _writable(frame) -> memoryview:
+    if frame is None:
+        raise TypeError("frame must be a writable buffer such as a bytearray, not None")
+    target = memoryview(frame)
+    if target.readonly:
+        raise TypeError("frame must be a writable buffer such as a bytearray")
+    if target.ndim != 1 or target.itemsize != 1 or not target.c_contiguous:
+        raise ValueError("frame must be a one-dimensional contiguous buffer of bytes")
+    return target
+
+
+def copy_rect(frame, width, height, src_x, src_y, x, y, w, h) -> None:
+    """Copy the ``w``x``h`` area at (src_x, src_y) of the writable ``frame`` to (x, y), in place,
+    as if through a temporary buffer (the areas may overlap)."""
+    target = _writable(frame)
+    fw = _int_in(width, "width", 1, MAX_DIMENSION)
+    fh = _int_in(height, "height", 1, MAX_DIMENSION)
+    sx = _int_in(src_x, "src_x", 0, MAX_DIMENSION)
+    sy = _int_in(src_y, "src_y", 0, MAX_DIMENSION)
+    rx = _int_in(x, "x", 0, MAX_DIMENSION)
+    ry = _int_in(y, "y", 0, MAX_DIMENSION)
+    rw = _int_in(w, "w", 1, MAX_DIMENSION)
+    rh = _int_in(h, "h", 1, MAX_DIMENSION)
+    _check_frame(target.nbytes, fw, fh, "frame")
+    _check_rect(fw, fh, sx, sy, rw, rh)
+    _check_rect(fw, fh, rx, ry, rw, rh)
+    stride = fw * 4
+    span = rw * 4
+    rows = [bytes(target[(sy + r) * stride + sx * 4:(sy + r) * stride + sx * 4 + span])
+            for r in range(rh)]
+    for r, row in enumerate(rows):
+        s = (ry + r) * stride + rx * 4
+        target[s:s + span] = row
 
 
 # ---------------------------------------------------------------------------- pixel kernels
