@@ -11,7 +11,8 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, update
 
 from app.audit.services import record
-from app.errors import Conflict, NotFound, ValidationError
+from app.common.queries import name_taken, of_account
+from app.errors import Conflict, ValidationError
 from app.extensions import db
 from app.models import Application, Role, RoleType, utcnow
 from app.models.assignments import Assignment
@@ -22,11 +23,8 @@ LIMITS = {"name": 200, "path": 1000, "executable": 255, "description": 2000}
 
 
 def get_application(account_id: int, application_id: int) -> Application:
-    app_ = db.session.scalar(select(Application).where(
-        Application.id == application_id, Application.account_id == account_id))
-    if app_ is None:
-        raise NotFound("There is no such application in this account.")
-    return app_
+    return of_account(Application, account_id, application_id,
+                      missing="There is no such application in this account.")
 
 
 def role_count_expr():
@@ -71,11 +69,7 @@ def _clean(account_id: int, values: dict, except_id: int | None = None) -> dict:
     for key, limit in LIMITS.items():
         if len(cleaned[key]) > limit:
             raise ValidationError(f"The {key} is longer than {limit} characters.", field=key)
-    query = select(Application.id).where(Application.account_id == account_id,
-                                         func.lower(Application.name) == cleaned["name"].lower())
-    if except_id is not None:
-        query = query.where(Application.id != except_id)
-    if db.session.scalar(query) is not None:
+    if name_taken(Application, account_id, cleaned["name"], except_id=except_id):
         raise Conflict(f"There is already an application named {cleaned['name']!r}.", field="name")
     return cleaned
 

@@ -25,6 +25,7 @@ from sqlalchemy import Select, func, select
 from app.assignments import schedule as schedules
 from app.assignments.schedule import Rule
 from app.audit.services import record
+from app.common.queries import name_taken, of_account
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Assignment, Device, Group, GroupKind, Membership, Role, RoleType, Schedule, User, utcnow
@@ -44,17 +45,12 @@ STATUS_LABELS = {
 
 # ------------------------------------------------------------------------------ reading
 def get_assignment(account_id: int, assignment_id: int) -> Assignment:
-    assignment = db.session.get(Assignment, assignment_id)
-    if assignment is None or assignment.account_id != account_id:
-        raise NotFound("There is no such role assignment in this account.")
-    return assignment
+    return of_account(Assignment, account_id, assignment_id,
+                      missing="There is no such role assignment in this account.")
 
 
 def get_schedule(account_id: int, schedule_id: int) -> Schedule:
-    found = db.session.get(Schedule, schedule_id)
-    if found is None or found.account_id != account_id:
-        raise NotFound("There is no such schedule in this account.")
-    return found
+    return of_account(Schedule, account_id, schedule_id, missing="There is no such schedule in this account.")
 
 
 def status(assignment: Assignment, at: datetime | None = None) -> tuple[str, str]:
@@ -193,10 +189,7 @@ def _check_name(account_id: int, name: str, model, noun: str, exclude_id: int | 
         raise ValidationError(f"Give the {noun} a name.", field="name")
     if len(name) > MAX_NAME:
         raise ValidationError(f"The name can be at most {MAX_NAME} characters.", field="name")
-    query = select(model.id).where(model.account_id == account_id, func.lower(model.name) == name.lower())
-    if exclude_id is not None:
-        query = query.where(model.id != exclude_id)
-    if db.session.scalar(query) is not None:
+    if name_taken(model, account_id, name, except_id=exclude_id):
         raise Conflict(f"A {noun} named \u201c{name}\u201d exists already in this account.", field="name")
     return name
 

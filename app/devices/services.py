@@ -33,6 +33,7 @@ from sqlalchemy import Select, and_, case, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record
+from app.common.queries import of_account
 from app.errors import Conflict, Forbidden, LimitReached, NotFound, TesseraError, ValidationError
 from app.extensions import db
 from app.models import Account, Device, DeviceFavourite, EnrolmentState, Group, GroupKind, Package, utcnow
@@ -304,10 +305,7 @@ def device_groups(account_id: int) -> list[Group]:
 
 # --------------------------------------------------------------------------- one device
 def get_device(account_id: int, device_id: int) -> Device:
-    device = db.session.scalar(select(Device).where(Device.id == device_id, Device.account_id == account_id))
-    if device is None:
-        raise NotFound("There is no such device in this account.")
-    return device
+    return of_account(Device, account_id, device_id, missing="There is no such device in this account.")
 
 
 def _devices(account_id: int, device_ids: list[int]) -> list[Device]:

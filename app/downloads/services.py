@@ -26,6 +26,7 @@ from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record
+from app.common.queries import of_account
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Account, Device, EnrolmentState, Group, GroupKind, Package, User, utcnow
@@ -115,11 +116,8 @@ def status_expr(now: datetime | None = None):
 
 # --------------------------------------------------------------------------- reading
 def get_package(account_id: int, package_id: int) -> Package:
-    package = db.session.scalar(
-        select(Package).where(Package.id == package_id, Package.account_id == account_id))
-    if package is None:
-        raise NotFound("There is no such deployment package in this account.")
-    return package
+    return of_account(Package, account_id, package_id,
+                      missing="There is no such deployment package in this account.")
 
 
 def find_by_link(link_token: str) -> Package:

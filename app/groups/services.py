@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 
 from app.audit.services import record
+from app.common.queries import name_taken, of_account
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Device, Group, GroupKind, Membership, Package, User, utcnow
@@ -46,10 +47,7 @@ def parse_kind(text: str) -> GroupKind:
 # --------------------------------------------------------------------------- reading
 def get_group(account_id: int, group_id: int) -> Group:
     """A group of ``account_id``; another account's group is not found."""
-    group = db.session.scalar(select(Group).where(Group.id == group_id, Group.account_id == account_id))
-    if group is None:
-        raise NotFound("There is no such group in this account.")
-    return group
+    return of_account(Group, account_id, group_id, missing="There is no such group in this account.")
 
 
 def find_group(account_id: int, kind: GroupKind, name: str) -> Group:
@@ -219,11 +217,7 @@ def _clean(name: str, description: str, directory_ref: str, kind: GroupKind) -> 
 
 
 def _ensure_unique(account_id: int, kind: GroupKind, name: str, except_id: int | None = None) -> None:
-    query = select(Group.id).where(Group.account_id == account_id, Group.kind == kind,
-                                   func.lower(Group.name) == name.lower())
-    if except_id is not None:
-        query = query.where(Group.id != except_id)
-    if db.session.scalar(query) is not None:
+    if name_taken(Group, account_id, name, Group.kind == kind, except_id=except_id):
         raise Conflict(f"There is already a {kind.label.lower()} named {name!r}.", field="name")
 
 

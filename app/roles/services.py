@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, update
 
 from app.audit.services import record
+from app.common.queries import name_taken, of_account
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.models import Account, Application, Group, GroupKind, Role, RoleType, utcnow
@@ -120,10 +121,7 @@ def create_predefined_roles(account: Account) -> list[Role]:
 
 # --------------------------------------------------------------------------- reading
 def get_role(account_id: int, role_id: int) -> Role:
-    role = db.session.scalar(select(Role).where(Role.id == role_id, Role.account_id == account_id))
-    if role is None:
-        raise NotFound("There is no such role in this account.")
-    return role
+    return of_account(Role, account_id, role_id, missing="There is no such role in this account.")
 
 
 def find_role(account_id: int, name: str) -> Role:
@@ -221,10 +219,7 @@ def _validate(account_id: int, spec: RoleInput, except_id: int | None = None) ->
     if len(spec.description) > MAX_DESCRIPTION:
         raise ValidationError(f"The description is longer than {MAX_DESCRIPTION} characters.",
                               field="description")
-    query = select(Role.id).where(Role.account_id == account_id, func.lower(Role.name) == spec.name.lower())
-    if except_id is not None:
-        query = query.where(Role.id != except_id)
-    if db.session.scalar(query) is not None:
+    if name_taken(Role, account_id, spec.name, except_id=except_id):
         raise Conflict(f"There is already a role named {spec.name!r}.", field="name")
 
     groups: list[Group] = []
