@@ -16,6 +16,7 @@ from app.access import can, requires
 from app.account.services import timezone_choices
 from app.assignments import permissions, schedule as schedules, services
 from app.assignments.forms import AssignmentForm, BulkScheduleForm, CheckForm, ConfirmForm, ScheduleForm
+from app.common.bulk import back_to_listing, selected_ids
 from app.common.forms import choices
 from app.common.listing import BulkAction, Listing
 from app.common.templating import render
@@ -138,18 +139,6 @@ def edit(assignment_id: int):
                   when=schedules.describe(assignment.schedule) if assignment.schedule else "")
 
 
-def _selected_ids() -> list[int]:
-    return [int(v) for v in request.form.getlist("selected") if v.strip().isdigit() and len(v) < 12]
-
-
-def _back_to_listing() -> str:
-    target = request.form.get("next", "")
-    listing = url_for("role_assignments.index")
-    if target.startswith(listing) and "//" not in target and "\\" not in target:
-        return target
-    return listing
-
-
 @bp.route("/<int:assignment_id>/remove", methods=["GET", "POST"])
 @requires("roles.manage")
 def remove(assignment_id: int):
@@ -160,10 +149,10 @@ def remove(assignment_id: int):
 @bp.post("/remove")
 @requires("roles.manage")
 def remove_many():
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one role assignment first.", "error")
-        return redirect(_back_to_listing())
+        return redirect(back_to_listing("role_assignments.index"))
     return _remove(ids, confirmed=request.form.get("confirm") == "yes")
 
 
@@ -173,18 +162,18 @@ def _remove(ids: list[int], confirmed: bool):
     if confirmed and form.validate_on_submit():
         names = services.remove_assignments(_account_id(), ids)
         flash("Removed " + ", ".join(f"\u201c{n}\u201d" for n in names) + ".", "success")
-        return redirect(_back_to_listing())
-    return render("assignments/remove.html", targets=targets, form=form, next=_back_to_listing())
+        return redirect(back_to_listing("role_assignments.index"))
+    return render("assignments/remove.html", targets=targets, form=form, next=back_to_listing("role_assignments.index"))
 
 
 @bp.post("/schedule")
 @requires("roles.manage")
 def schedule_many():
     """Step one: choose the schedule for the selected assignments; step two applies it."""
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one role assignment first.", "error")
-        return redirect(_back_to_listing())
+        return redirect(back_to_listing("role_assignments.index"))
     targets = services.assignments_for(_account_id(), ids)
     form = BulkScheduleForm()
     form.schedule.choices = choices([("", "No schedule (remove it)")] + [
@@ -199,9 +188,9 @@ def schedule_many():
             chosen = _int_or_none(form.schedule.data)
             flash(("Schedule applied to " if chosen else "Schedule removed from ")
                   + ", ".join(f"\u201c{n}\u201d" for n in names) + ".", "success")
-            return redirect(_back_to_listing())
+            return redirect(back_to_listing("role_assignments.index"))
     return render("assignments/schedule_many.html", status=status, targets=targets, form=form, error=error,
-                  next=_back_to_listing())
+                  next=back_to_listing("role_assignments.index"))
 
 
 # ------------------------------------------------------------------------------ schedules

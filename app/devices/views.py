@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 
 from app.access import can, requires
 from app.common.forms import choices
+from app.common.bulk import back_to_listing, local_under, selected_ids
 from app.common.listing import BulkAction, Listing
 from app.common.templating import is_htmx, render
 from app.devices import services
@@ -98,25 +99,9 @@ def edit(device_id: int):
     return render("devices/edit.html", status=status, form=form, device=device)
 
 
-def _selected_ids() -> list[int]:
-    return [int(v) for v in request.form.getlist("selected") if v.strip().isdigit() and len(v) < 12]
-
-
-def _back_to_listing() -> str:
-    """The listing URL the bulk form came from (its filters and page), or the bare listing."""
-    target = request.form.get("next", "")
-    listing = url_for("devices.index")
-    if target.startswith(listing) and "//" not in target and "\\" not in target:
-        return target
-    return listing
-
-
 def _back() -> str:
     """Back where a one-device button was pressed: the details page or the listing."""
-    target = request.form.get("next", "")
-    if target.startswith(url_for("devices.index")) and "//" not in target and "\\" not in target:
-        return target
-    return url_for("devices.index")
+    return local_under(request.form.get("next", ""), url_for("devices.index"))
 
 
 @bp.post("/<int:device_id>/enroll")
@@ -129,11 +114,11 @@ def enroll(device_id: int):
 @bp.post("/enroll")
 @requires("devices.manage")
 def enroll_many():
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one device first.", "error")
-        return redirect(_back_to_listing())
-    return _enroll(ids, _back_to_listing())
+        return redirect(back_to_listing("devices.index"))
+    return _enroll(ids, back_to_listing("devices.index"))
 
 
 def _enroll(ids: list[int], back: str):
@@ -160,14 +145,14 @@ def favourite(device_id: int):
 
 
 def _favourites(on: bool):
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one device first.", "error")
-        return redirect(_back_to_listing())
+        return redirect(back_to_listing("devices.index"))
     services.set_favourites(_user_id(), _account_id(), ids, on)
     flash("The selected devices were added to your favourites." if on
           else "The selected devices were removed from your favourites.", "success")
-    return redirect(_back_to_listing())
+    return redirect(back_to_listing("devices.index"))
 
 
 @bp.post("/favourites/add")
@@ -191,10 +176,10 @@ def remove(device_id: int):
 @bp.post("/remove")
 @requires("devices.remove")
 def remove_many():
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one device first.", "error")
-        return redirect(_back_to_listing())
+        return redirect(back_to_listing("devices.index"))
     return _remove(ids, confirmed=request.form.get("confirm") == "yes")
 
 
@@ -207,5 +192,5 @@ def _remove(ids: list[int], confirmed: bool):
         names = services.remove_devices(account_id, ids)
         flash(f"{len(names)} device{'s' if len(names) != 1 else ''} removed: {', '.join(names)}.",
               "success")
-        return redirect(_back_to_listing())
-    return render("devices/remove.html", targets=targets, form=form, next=_back_to_listing())
+        return redirect(back_to_listing("devices.index"))
+    return render("devices/remove.html", targets=targets, form=form, next=back_to_listing("devices.index"))

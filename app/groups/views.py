@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, request, url_for
 
 from app.access import can, requires
+from app.common.bulk import local_under, selected_ids
 from app.common.listing import BulkAction, Listing
 from app.common.templating import render
 from app.errors import TesseraError
@@ -24,17 +25,10 @@ def _account_id() -> int:
     return g.membership.account_id
 
 
-def _selected_ids() -> list[int]:
-    return [int(v) for v in request.form.getlist("selected") if v.strip().isdigit() and len(v) < 12]
-
-
-def _safe_next(default: str, *allowed_prefixes: str) -> str:
-    """The listing to go back to: only a local path under one of ``allowed_prefixes``."""
-    target = request.form.get("next", "") or request.args.get("next", "")
-    for prefix in allowed_prefixes:
-        if target.startswith(prefix) and "//" not in target and "\\" not in target:
-            return target
-    return default
+def _safe_next(listing_url: str) -> str:
+    """The listing to go back to (``next``, posted or in the query string): only a local path
+    under ``listing_url``, else ``listing_url`` itself."""
+    return local_under(request.form.get("next", "") or request.args.get("next", ""), listing_url)
 
 
 @bp.get("/")
@@ -160,7 +154,7 @@ def _add(group_id: int, holds: str):
     if not form.validate_on_submit():
         flash("The form expired; select again.", "error")
         return redirect(url_for(request.endpoint, group_id=group.id))
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash(f"Select at least one {'user' if holds == 'users' else 'device'} first.", "error")
         return redirect(url_for(request.endpoint, group_id=group.id))
@@ -200,22 +194,22 @@ def remove_members(group_id: int):
     if not form.validate_on_submit():
         flash("The form expired; select again.", "error")
         return redirect(back)
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one member first.", "error")
         return redirect(back)
     removed = services.detach_members(group.id, ids, account_id)
     flash(f"{removed} member{'s' if removed != 1 else ''} taken out of {group.name}; they are "
           "still in the account.", "success")
-    return redirect(_safe_next(back, back))
+    return redirect(_safe_next(back))
 
 
 def _attach_from_listing(holds: str):
     """Step one (from a listing's bulk action): choose the group; step two: attach."""
     account_id = _account_id()
     listing_url = url_for("users.index") if holds == "users" else _devices_url()
-    back = _safe_next(listing_url, listing_url)
-    ids = _selected_ids()
+    back = _safe_next(listing_url)
+    ids = selected_ids()
     if not ids:
         flash(f"Select at least one {'user' if holds == 'users' else 'device'} first.", "error")
         return redirect(back)

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 
 from app.access import assignable_types, can, requires
 from app.auth.sessions import start_session
+from app.common.bulk import back_to_listing, selected_ids
 from app.common.listing import BulkAction, Listing
 from app.common.templating import render
 from app.errors import Forbidden, TesseraError
@@ -169,18 +170,6 @@ def edit(user_id: int):
     return render("users/edit.html", status=status, form=form, member=membership, user=user, error=error)
 
 
-def _selected_ids() -> list[int]:
-    return [int(v) for v in request.form.getlist("selected") if v.strip().isdigit() and len(v) < 12]
-
-
-def _back_to_listing() -> str:
-    target = request.form.get("next", "")
-    listing = url_for("users.index")
-    if target.startswith(listing) and "//" not in target and "\\" not in target:
-        return target
-    return listing
-
-
 @bp.route("/<int:user_id>/remove", methods=["GET", "POST"])
 @requires("users.manage")
 def remove(user_id: int):
@@ -190,10 +179,10 @@ def remove(user_id: int):
 @bp.post("/remove")
 @requires("users.manage")
 def remove_many():
-    ids = _selected_ids()
+    ids = selected_ids()
     if not ids:
         flash("Select at least one user first.", "error")
-        return redirect(_back_to_listing())
+        return redirect(back_to_listing("users.index"))
     return _remove(ids, confirmed=request.form.get("confirm") == "yes")
 
 
@@ -205,9 +194,9 @@ def _remove(ids: list[int], confirmed: bool):
     if confirmed and not problems and form.validate_on_submit():
         result = services.remove_members(actor, ids)
         flash(result.message, "success")
-        return redirect(_back_to_listing() if len(ids) > 1 or "next" in request.form else url_for("users.index"))
+        return redirect(back_to_listing("users.index") if len(ids) > 1 or "next" in request.form else url_for("users.index"))
     return render("users/remove.html", status=403 if problems else 200, targets=targets,
-                  problems=problems, form=form, next=_back_to_listing())
+                  problems=problems, form=form, next=back_to_listing("users.index"))
 
 
 @bp.post("/<int:user_id>/resend-invite")
