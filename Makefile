@@ -9,7 +9,9 @@ HOST   ?= 127.0.0.1
 
 .PHONY: run test install install-test test-sqlite test-postgres bench clean
 
-$(VENV)/.installed: setup.py pyproject.toml
+# relay_ext's .pyx sources too: an editable install compiles them once, so a changed one needs
+# pip install -e . again.
+$(VENV)/.installed: setup.py pyproject.toml $(wildcard relay_ext/*.pyx)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e .

@@ -81,7 +81,7 @@ cdef int _check_pixels(Py_ssize_t size, str name) except -1:
 
 
 cdef inline uint32_t _load32(const unsigned char* p) noexcept nogil:
-    cdef uint32_t v
+    cdef uint32_t v = 0
     memcpy(&v, p, 4)
     return v
 
@@ -553,7 +553,7 @@ def palette(data, max_colours):
     cdef uint32_t colours[256]
     cdef Py_ssize_t n
     cdef int bits
-    cdef bytes packed
+    cdef bytes packed = None
     cdef unsigned char* dst
     cdef unsigned char* idx = <unsigned char*>PyMem_Malloc(pixels)
     if idx == NULL:
@@ -618,7 +618,7 @@ def expand_palette(palette, indices, pixels):
 cdef void _unmask(const unsigned char* src, unsigned char* dst, Py_ssize_t n,
                   const unsigned char* mask) noexcept nogil:
     cdef unsigned char m8[8]
-    cdef uint64_t m64, v
+    cdef uint64_t m64 = 0, v = 0
     cdef Py_ssize_t i = 0
     for i in range(8):
         m8[i] = mask[i & 3]

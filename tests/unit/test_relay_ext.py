@@ -71,6 +71,14 @@ def test_compiled_module_is_used_unless_pure_python_is_forced():
     assert _implementation_in_subprocess(TESSERA_PURE_PYTHON="1") == "python"
 
 
+def test_compiled_module_is_built_from_the_current_source():
+    compiled = Path(load("cython").__file__)
+    source = ROOT / "relay_ext" / "_tiles.pyx"
+    assert compiled.stat().st_mtime >= source.stat().st_mtime, (
+        "relay_ext/_tiles.pyx changed after the extension was built: run .venv/bin/pip install -e ."
+    )
+
+
 def test_both_implementations_export_the_same_api():
     cython, python = load("cython"), load("python")
     assert sorted(cython.__all__) == sorted(python.__all__)
