@@ -297,7 +297,8 @@ def apply_tile(frame, width, height, x, y, w, h, data):
     cdef Py_ssize_t r, stride = fw * 4, row_bytes = rw * 4
     with nogil:
         for r in range(rh):
-            memcpy(dst + (ry + r) * stride + rx * 4, src + r * row_bytes, row_bytes)
+            # memmove: data may be a view into frame itself.
+            memmove(dst + (ry + r) * stride + rx * 4, src + r * row_bytes, row_bytes)
 
 
 cdef unsigned char[::1] _writable(object frame):

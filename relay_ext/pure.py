@@ -9,6 +9,7 @@ extension still works, only slower. Formats are described in ``_tiles.pyx`` and
 """
 from __future__ import annotations
 
+from array import array
 from operator import index as _index
 
 from relay_ext._zstd import FrameCompressor, FrameDecompressor
@@ -346,19 +347,16 @@ def palette(data, max_colours) -> tuple[bytes, bytes] | None:
     _check_pixels(size, "data")
     if size == 0:
         raise ValueError("data has no pixels")
-    s = bytes(s)
-    seen: dict[bytes, int] = {}
-    indices = bytearray(size // 4)
-    for i in range(size // 4):
-        px = s[i * 4:i * 4 + 4]
-        index = seen.get(px)
-        if index is None:
-            if len(seen) == limit:
-                return None
-            index = seen[px] = len(seen)
-        indices[i] = index
-    bits = palette_bits(len(seen))
-    return b"".join(seen), _pack(indices, bits)
+    # Pixels as native 32-bit words (written back the same way, so the bytes round-trip on any
+    # byte order); dict.fromkeys keeps the order of first appearance.
+    values = array("I")
+    values.frombytes(bytes(s))
+    colours = dict.fromkeys(values)
+    if len(colours) > limit:
+        return None
+    index = {colour: i for i, colour in enumerate(colours)}
+    indices = bytearray(map(index.__getitem__, values))
+    return array("I", colours).tobytes(), _pack(indices, palette_bits(len(colours)))
 
 
 def _pack(indices: bytearray, bits: int) -> bytes:
