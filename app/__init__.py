@@ -95,6 +95,10 @@ def configure_blueprints(app: "Flask") -> None:
     for bp in (downloads_bp, devices_bp, api_bp):
         app.register_blueprint(bp)
 
+    from app.relay.views import bp as relay_bp
+
+    app.register_blueprint(relay_bp)
+
 
 def configure_security(app: "Flask") -> None:
     from app.common.headers import install_security_headers

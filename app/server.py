@@ -25,7 +25,10 @@ def housekeeping(app) -> None:
 
 
 def serve(app, host: str, port: int) -> None:
+    from app.relay.hub import get_hub
+
     gevent.spawn(housekeeping, app)
+    get_hub(app)  # the relay: presence left by a previous run is cleared, the checker starts
     server = WSGIServer((host, port), app, handler_class=WebSocketHandler)
     print(f"Tessera is listening on http://{host}:{port}/", flush=True)
     try:

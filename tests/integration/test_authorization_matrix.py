@@ -38,6 +38,10 @@ PUBLIC, SIGNED_IN = "public", "signed-in"
 # Agent API routes: a device token (Authorization: Bearer) and nothing else; a browser session
 # of any user type is no credential there (401 JSON, like no token at all).
 AGENT = "agent"
+# Relay websocket endpoints: whoever asks, a plain request without an upgrade gets 400 and a
+# sentence saying a websocket client is needed; who may connect is decided after the upgrade,
+# with close codes (tests/integration/test_relay*.py, docs/protocol.md).
+WEBSOCKET = "websocket"
 USER, GM, ADMIN, OWNER = "user", "group_manager", "administrator", "owner"
 TYPES = (USER, GM, ADMIN, OWNER)
 
@@ -173,6 +177,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("downloads.remove", "POST"): ADMIN,
     ("downloads.revoke", "GET"): ADMIN,
     ("downloads.revoke", "POST"): ADMIN,
+    ("relay.agent", "GET"): WEBSOCKET,
+    ("relay.view", "GET"): WEBSOCKET,
 }
 
 
@@ -436,6 +442,20 @@ def _allowed(expectation: str, who: str) -> bool:
     return UserType[who].rank >= UserType[expectation].rank
 
 
+def _check_websocket_route(app, factory, world: "World", own: Account, route, who: str) -> None:
+    """Relay endpoints answer a request without a websocket upgrade with 400 and a sentence,
+    to everyone: the real checks happen after the upgrade (close codes)."""
+    endpoint, method, rule, args = route
+    client = app.test_client()
+    if who != "anonymous":
+        sign_in(client, factory.user(own, OWNER if who == "other_account" else who).username)
+    url, _ = world.url(route, factory.account() if who == "other_account" else own)
+    response = client.get(url)
+    assert response.status_code == 400 and "websocket" in response.get_data(as_text=True), (
+        f"GET {url} without an upgrade must answer 400 saying it is a websocket endpoint; "
+        f"{who} got {_describe(response)}")
+
+
 def _check_agent_route(app, factory, world: "World", own: Account, route, who: str) -> None:
     """Agent API routes answer 401 JSON to everyone without a device token, signed in or not."""
     endpoint, method, rule, args = route
@@ -486,7 +506,7 @@ def test_every_protected_view_declares_its_permission(app):
             elif PERMISSIONS[permission].name != expectation:
                 problems.append(f"{method} {rule} ({endpoint}) requires {permission!r}, held from "
                                 f"{PERMISSIONS[permission].name} up, but EXPECTED says {expectation}")
-        elif expectation in (PUBLIC, SIGNED_IN, AGENT) and permission is not None:
+        elif expectation in (PUBLIC, SIGNED_IN, AGENT, WEBSOCKET) and permission is not None:
             problems.append(f"{method} {rule} ({endpoint}) requires {permission!r} but EXPECTED says "
                             f"{expectation}: give it {PERMISSIONS[permission].name!r}")
     assert not problems, "\n".join(problems)
@@ -510,6 +530,9 @@ def test_route_access(app, db, factory, route, who):
 
     if expectation == AGENT:
         _check_agent_route(app, factory, world, own, route, who)
+        return
+    if expectation == WEBSOCKET:
+        _check_websocket_route(app, factory, world, own, route, who)
         return
 
     if who == "anonymous":

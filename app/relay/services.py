@@ -1,0 +1,246 @@
+"""The relay's rules that need the database: who may connect, presence, and the audit trail.
+
+Called by ``app.relay.agent`` and ``app.relay.viewer`` when a connection opens or closes, and by
+the hub's checker greenlet (``app.relay.hub``) about once a second, never per message: the hot
+loop works on the plain values these functions return (``AgentGrant``, ``ViewerGrant``), not on
+ORM objects. Every function ends its transaction, so a long-lived websocket holds no database
+connection between calls.
+
+Refusals raise :class:`Refused` carrying the close code of docs/protocol.md.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from app.audit.services import record
+from app.auth.sessions import IDLE_TIMEOUT, SEEN_EVERY
+from app.devices.services import authenticate_device, clean_text, hash_token
+from app.errors import TesseraError
+from app.extensions import db
+from app.models import Device, EnrolmentState, Membership, Package, User, UserSession, utcnow
+from agents.common.protocol import CloseCode, Hello, permission_mask
+
+VIEW_NEEDS = ("remote_session", "view_screen")
+POWER_LABELS = {1: "log out", 2: "lock", 3: "restart", 4: "shut down", 5: "Ctrl+Alt+Del"}
+
+
+class Refused(TesseraError):
+    """A connection is refused or must end; ``close_code`` says why (docs/protocol.md)."""
+
+    status = 403
+    title = "Connection refused"
+
+    def __init__(self, close_code: int, message: str):
+        super().__init__(message)
+        self.close_code = int(close_code)
+
+
+def node_name() -> str:
+    """This relay process's name in ``Device.relay_node`` (``TESSERA_RELAY_NODE``, else the
+    host name): the device list shows where a device is connected."""
+    return (os.environ.get("TESSERA_RELAY_NODE") or socket.gethostname())[:100]
+
+
+def _done() -> None:
+    """End the read-only transaction so the connection goes back to the pool."""
+    db.session.rollback()
+
+
+# ------------------------------------------------------------------------------------ agents
+@dataclass(frozen=True)
+class AgentGrant:
+    device_id: int
+    account_id: int
+    hostname: str
+
+
+def admit_agent(token: str | None) -> AgentGrant:
+    """The device an agent's bearer token belongs to, or :class:`Refused`: 4001 unknown token,
+    4004 revoked device or package, 4003 pending."""
+    try:
+        device = authenticate_device(token)
+        if device is None:
+            known = token and len(token) <= 200 and db.session.scalar(
+                select(Device.id).where(Device.token_hash == hash_token(token)))
+            if known:
+                raise Refused(CloseCode.DEVICE_REVOKED,
+                              "This device was revoked (or its deployment package was): it can no "
+                              "longer connect.")
+            raise Refused(CloseCode.UNAUTHENTICATED, "Unknown device token: enrol again.")
+        if device.enrolment_state is not EnrolmentState.enrolled:
+            raise Refused(CloseCode.DEVICE_PENDING,
+                          "This device waits for an administrator to enroll it.")
+        return AgentGrant(device.id, device.account_id, device.hostname)
+    finally:
+        _done()
+
+
+def agent_online(device_id: int, hello: Hello, node: str, now: datetime | None = None) -> None:
+    """Presence when an agent has said HELLO: online, since when, what it reports."""
+    now = now or utcnow()
+    device = db.session.get(Device, device_id)
+    if device is None:
+        _done()
+        return
+    if not device.online or device.online_since is None:
+        device.online_since = now
+    device.online = True
+    device.last_seen_at = now
+    device.relay_node = node[:100]
+    device.os = clean_text(hello.os)[:200]
+    device.agent_version = clean_text(hello.agent_version)[:50]
+    device.logged_in_user = clean_text(hello.user)[:200]
+    hostname = clean_text(hello.hostname)[:255]
+    if hostname:
+        device.hostname = hostname
+    db.session.commit()
+
+
+def agent_offline(device_id: int, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    db.session.execute(update(Device).where(Device.id == device_id)
+                       .values(online=False, online_since=None, last_seen_at=now))
+    db.session.commit()
+
+
+def agent_status(device_id: int, user: str) -> None:
+    db.session.execute(update(Device).where(Device.id == device_id)
+                       .values(logged_in_user=clean_text(user)[:200], last_seen_at=utcnow()))
+    db.session.commit()
+
+
+def touch_agents(device_ids, now: datetime | None = None) -> None:
+    """``last_seen_at`` for every connected agent, in one statement."""
+    ids = list(device_ids)
+    if ids:
+        db.session.execute(update(Device).where(Device.id.in_(ids)).values(last_seen_at=now or utcnow()))
+    db.session.commit()
+
+
+def forget_node(node: str) -> int:
+    """Devices this node left marked online (a crash, a kill -9): offline now. Called once when
+    the relay starts, before any agent connects."""
+    result = db.session.execute(update(Device).where(Device.relay_node == node, Device.online == True)  # noqa: E712
+                                .values(online=False, online_since=None))
+    db.session.commit()
+    return result.rowcount or 0
+
+
+def refused_devices(device_ids) -> dict[int, Refused]:
+    """Among connected devices, those that may no longer be connected (removed, revoked, their
+    package revoked, back to pending), with the refusal to close them with."""
+    ids = list(device_ids)
+    if not ids:
+        return {}
+    try:
+        rows = db.session.execute(
+            select(Device.id, Device.revoked, Device.enrolment_state, Package.revoked_at)
+            .outerjoin(Package, Device.package_id == Package.id).where(Device.id.in_(ids))
+        ).all()
+    finally:
+        _done()
+    found = {row.id: row for row in rows}
+    out: dict[int, Refused] = {}
+    for device_id in ids:
+        row = found.get(device_id)
+        if row is None or row.revoked or row.revoked_at is not None:
+            out[device_id] = Refused(CloseCode.DEVICE_REVOKED,
+                                     "This device was revoked or removed.")
+        elif row.enrolment_state is not EnrolmentState.enrolled:
+            out[device_id] = Refused(CloseCode.DEVICE_PENDING,
+                                     "This device waits for an administrator to enroll it.")
+    return out
+
+
+# ----------------------------------------------------------------------------------- viewers
+@dataclass(frozen=True)
+class ViewerGrant:
+    """A technician admitted to view a device, and what they may do there right now."""
+
+    sid: str
+    user_id: int
+    membership_id: int
+    technician: str
+    username: str
+    device_id: int
+    account_id: int
+    device_name: str
+    keys: frozenset[str]
+
+    @property
+    def mask(self) -> int:
+        return permission_mask(self.keys)
+
+
+def viewer_grant(sid: str | None, user_id: int | None, device_id: int,
+                 at: datetime | None = None) -> ViewerGrant:
+    """Check a technician's sign-in and their effective permissions on a device *now*, or raise
+    :class:`Refused`: 4001 not (or no longer) signed in, 4009 the device is not theirs to view
+    (no such device in their account, or no ``remote_session`` + ``view_screen``), 4004 the
+    device is revoked. Called when a viewer connects and again about every second."""
+    from app.assignments.permissions import effective_permissions
+
+    at = at or utcnow()
+    try:
+        row = db.session.get(UserSession, sid) if sid else None
+        if row is None or user_id is None or row.user_id != user_id:
+            raise Refused(CloseCode.UNAUTHENTICATED, "Sign in to the Portal first.")
+        user = db.session.get(User, user_id)
+        if user is None or row.session_version != user.session_version \
+                or at - row.last_seen_at > IDLE_TIMEOUT:
+            raise Refused(CloseCode.UNAUTHENTICATED, "Your sign-in has ended: sign in again.")
+        device = db.session.get(Device, device_id)
+        membership = device and db.session.scalar(select(Membership).where(
+            Membership.user_id == user_id, Membership.account_id == device.account_id))
+        if device is None or membership is None:
+            raise Refused(CloseCode.NOT_PERMITTED, "You may not view this device.")
+        if not membership.enabled:
+            raise Refused(CloseCode.UNAUTHENTICATED, "Your user is disabled in this account.")
+        permissions = effective_permissions(membership, device, at)
+        if device.revoked:
+            raise Refused(CloseCode.DEVICE_REVOKED, "This device was revoked.")
+        if not all(permissions.allows(key) for key in VIEW_NEEDS):
+            raise Refused(CloseCode.NOT_PERMITTED,
+                          permissions.refusal or "You may not view this device's screen.")
+        grant = ViewerGrant(sid, user_id, membership.id, user.display_name, user.username,
+                            device.id, device.account_id, device.display_name,
+                            frozenset(permissions.granted))
+        if at - row.last_seen_at > SEEN_EVERY:  # a console in use keeps its sign-in alive
+            row.last_seen_at = at
+            db.session.commit()
+        return grant
+    finally:
+        _done()
+
+
+def _actor(grant: ViewerGrant) -> User | None:
+    return db.session.get(User, grant.user_id)
+
+
+def audit_session_started(grant: ViewerGrant, viewer_id: int) -> None:
+    record("session.started", grant.device_name,
+           {"device_id": grant.device_id, "viewer": viewer_id,
+            "permissions": sorted(grant.keys)},
+           account_id=grant.account_id, actor=_actor(grant))
+
+
+def audit_session_ended(grant: ViewerGrant, viewer_id: int, started: datetime,
+                        close_code: int | None, reason: str = "") -> None:
+    ended = utcnow()
+    record("session.ended", grant.device_name,
+           {"device_id": grant.device_id, "viewer": viewer_id,
+            "duration_seconds": round((ended - started).total_seconds()),
+            "close_code": close_code, "reason": reason[:200]},
+           account_id=grant.account_id, actor=_actor(grant))
+
+
+def audit_power(grant: ViewerGrant, action: int) -> None:
+    record("session.power", grant.device_name,
+           {"device_id": grant.device_id, "action": POWER_LABELS.get(action, str(action))},
+           account_id=grant.account_id, actor=_actor(grant))
+

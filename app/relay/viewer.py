@@ -1,0 +1,324 @@
+"""One viewer's connection to a device (``/relay/devices/<id>/view``, docs/protocol.md), with
+its flow control and its permission checks.
+
+``serve_viewer`` runs in the request's greenlet and is the reader: it admits the technician
+(signed-in session, effective permissions allowing ``remote_session`` and ``view_screen``),
+audits ``session.started``, then handles what the viewer sends: acks, input (each checked
+against permissions at most about a second old), screen choice. A writer greenlet sends
+everything else.
+
+Flow control: at most ``IN_FLIGHT`` frame updates are sent and not yet acked. While the viewer
+keeps up, the agent's updates are forwarded as they are (the rectangle bytes the agent sent,
+shared by every viewer); once it has ``IN_FLIGHT`` outstanding, new changes only mark its
+:class:`~app.relay.framebuffer.TileSet`, and when an ack frees a slot one update is built from
+the relay's framebuffer for all dirty tiles. So a slow viewer is about a frame behind, never a
+queue behind, and what the relay holds for it is bounded by the screen size.
+
+Called by ``app.relay.views.view``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Empty, Full, Queue
+
+from agents.common import protocol as p
+from app.relay import services
+from app.relay.hub import PERMISSION_EVERY, DeviceLink, get_hub
+from app.relay.wsio import Channel, Closed
+from app.models import utcnow
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = 2
+QUEUE_SIZE = 256
+INPUT_NEEDS = {
+    p.MsgType.POINTER: "keyboard_mouse",
+    p.MsgType.KEY: "keyboard_mouse",
+    p.MsgType.CLIPBOARD: "clipboard",
+    p.MsgType.POWER: "remote_management",
+}
+INPUT_LABELS = {"keyboard_mouse": "Keyboard and mouse", "clipboard": "Clipboard",
+                "remote_management": "Power actions (remote management)"}
+SEQ_MOD = 1 << 32
+
+
+class _Idle(Exception):
+    pass
+
+
+def _compressor():
+    try:
+        from relay_ext import FrameCompressor
+
+        return FrameCompressor()
+    except ImportError:
+        return p.StreamCompressor()
+
+
+class ViewerConn:
+    def __init__(self, link: DeviceLink, channel: Channel, viewer_id: int,
+                 grant: services.ViewerGrant, compress: bool):
+        self.link = link
+        self.channel = channel
+        self.id = viewer_id
+        self.grant = grant
+        self.checked_at = time.monotonic()
+        self.control: Queue = Queue(maxsize=QUEUE_SIZE)
+        self.wake = Event()
+        self.compressor = _compressor() if compress else None
+        self.screen: int | None = None
+        self.wanted_screen: int | None = None
+        self.tiles = None
+        self.needs_key = True
+        self.forward: deque = deque()
+        self.in_flight: deque = deque()
+        self.last_seq = 0
+        self.cursor: p.Cursor | None = None
+        self.refused_notice: set[str] = set()
+        self.writer: gevent.Greenlet | None = None
+        # Counters a test or a benchmark can read: frames built from the framebuffer vs forwarded.
+        self.sent_forwarded = 0
+        self.sent_coalesced = 0
+
+    # --------------------------------------------------------------- called by the link
+    def post(self, data: bytes) -> None:
+        try:
+            self.control.put_nowait(data)
+        except Full:
+            self.terminate(p.CloseCode.POLICY, "The viewer stopped reading its messages.")
+            return
+        self.wake.set()
+
+    def set_cursor(self, cursor: p.Cursor) -> None:
+        pending = self.cursor
+        if pending is not None and pending.shape is not None and cursor.shape is None:
+            # A newer position must not lose a shape the viewer has not been sent yet.
+            cursor = p.Cursor(cursor.x, cursor.y, cursor.visible, pending.shape)
+        self.cursor = cursor
+        self.wake.set()
+
+    def screens_changed(self, info: p.ScreenInfo | None, changed: set[int]) -> None:
+        if info is None:
+            self.screen = None
+            self._start_over()
+        else:
+            wanted = self.wanted_screen if self.wanted_screen is not None else self.screen
+            if wanted is None or info.by_id(wanted) is None:
+                wanted = info.primary.id
+            if wanted != self.screen or wanted in changed:
+                self.screen = wanted
+                self._start_over()
+        self.wake.set()
+
+    def _start_over(self) -> None:
+        self.needs_key = True
+        self.tiles = None
+        self.forward.clear()
+
+    def on_update(self, screen: int, fb, update: p.FrameUpdate) -> None:
+        if screen != self.screen:
+            return
+        if self.needs_key or not fb.complete:
+            self.wake.set()  # the key frame it waits for includes this change (and may be due)
+            return
+        if not self.tiles and len(self.in_flight) + len(self.forward) < IN_FLIGHT:
+            self.forward.append((update.payload, update.keyframe))
+        else:
+            fb.mark(self.tiles, update.rects)
+        self.wake.set()
+
+    def terminate(self, code: int, message: str) -> None:
+        self.channel.close(code, message, p.Error(code, message).encode())
+
+    def may(self, permission: str) -> bool:
+        return permission in self.grant.keys
+
+    # --------------------------------------------------------------- permissions
+    def permissions_age(self) -> float:
+        return time.monotonic() - self.checked_at
+
+    def refresh_permissions(self) -> bool:
+        """Re-evaluate what this technician may do on this device now; closes the connection
+        (and returns False) when they may no longer view it."""
+        try:
+            grant = services.viewer_grant(self.grant.sid, self.grant.user_id, self.grant.device_id)
+        except services.Refused as refusal:
+            code = refusal.close_code
+            if code == p.CloseCode.NOT_PERMITTED:
+                code = p.CloseCode.PERMISSION_WITHDRAWN
+            self.terminate(code, refusal.message)
+            return False
+        self.checked_at = time.monotonic()
+        if grant.keys != self.grant.keys:
+            self.grant = grant
+            self.refused_notice.clear()
+            self.post(p.Permissions(grant.mask).encode())
+            self.link.viewer_changed(self)
+        return True
+
+    def allowed(self, permission: str) -> bool:
+        if self.permissions_age() > PERMISSION_EVERY and not self.refresh_permissions():
+            raise Closed(self.channel.close_code or p.CloseCode.PERMISSION_WITHDRAWN)
+        return self.may(permission)
+
+    # --------------------------------------------------------------- flow control
+    def on_ack(self, seq: int) -> None:
+        if seq in self.in_flight:
+            while self.in_flight and self.in_flight.popleft() != seq:
+                pass
+            self.wake.set()
+        elif (self.last_seq - seq) % SEQ_MOD >= SEQ_MOD // 2 or self.last_seq == 0:
+            raise p.ProtocolError(p.CloseCode.MALFORMED, f"an ACK for frame {seq}, never sent")
+
+    def _next_frame(self) -> bytes | None:
+        if self.screen is None:
+            return None
+        fb = self.link.framebuffers.get(self.screen)
+        if fb is None or not fb.complete:
+            return None
+        if self.needs_key:
+            payload, keyframe = fb.keyframe(), True
+            self.needs_key = False
+            self.tiles = fb.tiles()
+            self.forward.clear()
+            self.sent_coalesced += 1
+        elif self.forward:
+            payload, keyframe = self.forward.popleft()
+            self.sent_forwarded += 1
+        elif self.tiles:
+            payload, keyframe = fb.encode_tiles(self.tiles), False
+            self.tiles.clear()
+            self.sent_coalesced += 1
+        else:
+            return None
+        self.last_seq = self.last_seq % (SEQ_MOD - 1) + 1
+        self.in_flight.append(self.last_seq)
+        return p.encode_frame_update(self.screen, self.last_seq, payload, keyframe, self.compressor)
+
+    def write_loop(self) -> None:
+        channel = self.channel
+        try:
+            while not channel.closed:
+                woken = self.wake.wait(p.PING_EVERY)
+                self.wake.clear()
+                if not woken:
+                    channel.send(p.Ping(int(time.time() * 1000)).encode())
+                while True:
+                    try:
+                        channel.send(self.control.get_nowait())
+                    except Empty:
+                        break
+                if self.cursor is not None:
+                    cursor, self.cursor = self.cursor, None
+                    channel.send(cursor.encode())
+                while len(self.in_flight) < IN_FLIGHT:
+                    frame = self._next_frame()
+                    if frame is None:
+                        break
+                    channel.send(frame)
+        except Closed:
+            pass
+
+    # --------------------------------------------------------------- the start
+    def greet(self) -> None:
+        """What a viewer gets first: who it is, what it may do, and the device's state."""
+        link = self.link
+        self.post(p.Welcome(self.id, self.grant.device_id).encode())
+        self.post(p.Permissions(self.grant.mask).encode())
+        self.post(p.DeviceState(link.online).encode())
+        if link.status is not None:
+            self.post(link.status.encode())
+        if link.screens is not None:
+            self.post(link.screens.encode())
+            self.screens_changed(link.screens, set())
+        if link.cursor is not None:
+            c = link.cursor
+            self.set_cursor(p.Cursor(c.x, c.y, c.visible, link.cursor_shape))
+
+
+def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
+                 compress: bool, origin_ok: bool) -> None:
+    channel = Channel(ws, p.MAX_VIEWER_MESSAGE)
+    if not origin_ok:
+        _refuse(channel, p.CloseCode.POLICY, "Connections from another site are not accepted.")
+        return
+    try:
+        grant = services.viewer_grant(sid, user_id, device_id)
+    except services.Refused as refusal:
+        _refuse(channel, refusal.close_code, refusal.message)
+        return
+
+    hub = get_hub(app)
+    link = hub.link(grant.device_id, grant.account_id)
+    viewer = ViewerConn(link, channel, hub.next_viewer_id(), grant, compress)
+    started = utcnow()
+    services.audit_session_started(grant, viewer.id)
+    link.add_viewer(viewer)
+    viewer.greet()
+    viewer.writer = gevent.spawn(viewer.write_loop)
+    try:
+        _read_loop(viewer)
+    except p.ProtocolError as err:
+        _refuse(channel, err.close_code, err.message)
+    except Closed:
+        pass
+    except Exception:
+        log.exception("relay: viewer %s of device %s failed", viewer.id, device_id)
+        _refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect.")
+    finally:
+        channel.close(p.CloseCode.NORMAL)  # a no-op when it is closed already
+        viewer.writer.kill(block=False)
+        link.remove_viewer(viewer)
+        services.audit_session_ended(viewer.grant, viewer.id, started, channel.close_code,
+                                     channel.close_reason)
+
+
+def _refuse(channel: Channel, code: int, message: str) -> None:
+    channel.close(code, message, p.Error(code, message).encode())
+
+
+def _read_loop(viewer: ViewerConn) -> None:
+    channel, link = viewer.channel, viewer.link
+    while True:
+        try:
+            with gevent.Timeout(p.IDLE_TIMEOUT, _Idle):
+                data = channel.recv()
+        except _Idle:
+            _refuse(channel, p.CloseCode.IDLE, f"Nothing received for {int(p.IDLE_TIMEOUT)} seconds.")
+            return
+        kind = p.message_type(data)
+        if kind not in p.FROM_VIEWER:
+            raise p.ProtocolError(p.CloseCode.UNEXPECTED, f"a viewer may not send {kind.name}")
+        msg = p.decode(data)
+        need = INPUT_NEEDS.get(kind)
+        if need is not None:
+            if not viewer.allowed(need):
+                if need not in viewer.refused_notice:  # say it once, not for every mouse move
+                    viewer.refused_notice.add(need)
+                    viewer.post(p.Error(p.CloseCode.PERMISSION_WITHDRAWN,
+                                        f"{INPUT_LABELS[need]}: not permitted.").encode())
+                continue
+            if link.agent is None:
+                continue
+            if isinstance(msg, p.Pointer) and (link.screens is None or link.screens.by_id(msg.screen) is None):
+                continue
+            link.agent.post(data)
+            if isinstance(msg, p.Power):
+                services.audit_power(viewer.grant, msg.action)
+        elif isinstance(msg, p.Ack):
+            viewer.on_ack(msg.seq)
+        elif isinstance(msg, p.SelectScreen):
+            if link.screens is not None and link.screens.by_id(msg.screen) is None:
+                raise p.ProtocolError(p.CloseCode.MALFORMED, f"there is no screen {msg.screen}")
+            viewer.wanted_screen = msg.screen
+            if link.screens is not None:
+                viewer.screen = msg.screen
+                viewer._start_over()
+                viewer.wake.set()
+        elif isinstance(msg, p.Ping):
+            viewer.post(p.Pong(msg.nonce).encode())
