@@ -168,6 +168,18 @@ def _connect(url: str, headers: dict, max_size=None):
                    close_timeout=5, compression=None, legacy=True)
 
 
+def send_expecting_close(ws, data, timeout: float = 5.0) -> int:
+    """Send ``data`` that the relay refuses part-way (it closes before reading it all); the
+    close code it sent."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        ws.send(data)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
+    return close_code(ws, timeout)
+
+
 def close_code(ws, timeout: float = 5.0) -> int:
     """Read until the relay closes the connection; its close code."""
     from websockets.exceptions import ConnectionClosed
@@ -238,7 +250,8 @@ class FakeAgent(_Peer):
         self.screens: dict[int, tuple[int, int]] = {}
         self.frames: dict[int, bytearray] = {}
 
-    def expect(self, kind, timeout: float = 5.0, skip=(p.Ping, p.Pong, p.Ack, p.Session)):
+    def expect(self, kind, timeout: float = 5.0,
+               skip=(p.Ping, p.Pong, p.Ack, p.Session, p.RequestKeyframe)):
         return super().expect(kind, timeout, skip)
 
     def acked(self, seq: int, timeout: float = 5.0) -> None:
