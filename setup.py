@@ -51,6 +51,10 @@ setup(
         "psycopg[binary]>=3.1",
         "redis>=5",
         "python-dateutil>=2.8",
+        # The Host agent (agents/host): screen capture, XTest input, its websocket client.
+        "mss>=10.2",
+        "python-xlib>=0.33",
+        "websockets>=13",
     ],
     extras_require={
         "test": [
@@ -66,5 +70,6 @@ setup(
         "bench": ["numpy>=1.26"],
         "ldap": ["python-ldap>=3.4"],
     },
-    entry_points={"console_scripts": ["tessera=app.cli:main"]},
+    entry_points={"console_scripts": ["tessera=app.cli:main",
+                                      "tessera-agent=agents.host.__main__:main"]},
 )

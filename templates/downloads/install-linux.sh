@@ -66,6 +66,9 @@ Type=simple
 ExecStart=/opt/tessera-agent/bin/tessera-agent --config /etc/tessera/agent.conf
 Restart=always
 RestartSec=5
+# The agent exits 2 for an unusable configuration or enrolment key and 3 when the device was
+# revoked: restarting would not help.
+RestartPreventExitStatus=2 3
 
 [Install]
 WantedBy=multi-user.target
