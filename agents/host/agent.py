@@ -106,6 +106,8 @@ class Desktop:
     power: PowerActions
     session: Callable[[], object]   # -> DesktopSession (user, locked)
     pointer: Callable[[], tuple[int, int] | None] = lambda: None
+    # -> the cursor image when it changed (or when forced), else None
+    cursor_shape: Callable[[bool], P.CursorShape | None] = lambda force=False: None
 
     def close(self) -> None:
         for part in (self.clipboard, self.input, self.capture, self.pointer):
@@ -144,17 +146,41 @@ def open_x11_desktop(display: str) -> Desktop:
     pointer = PointerReader(display)
     return Desktop(capture=capture, input=injector, clipboard=clipboard,
                    power=PowerActions(display, press_keys=press_keys),
-                   session=lambda: current_session(display), pointer=pointer)
+                   session=lambda: current_session(display), pointer=pointer,
+                   cursor_shape=pointer.shape)
+
+
+def unpremultiply_argb(pixels, width: int, height: int) -> bytes:
+    """XFixes cursor pixels (32-bit ARGB, premultiplied alpha) as the protocol's RGBA with
+    straight alpha, what a browser's ImageData takes."""
+    out = bytearray(width * height * 4)
+    for i, value in enumerate(pixels[:width * height]):
+        a = value >> 24 & 0xFF
+        if a:
+            r, g, b = value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF
+            if a != 0xFF:
+                r, g, b = min(255, r * 255 // a), min(255, g * 255 // a), min(255, b * 255 // a)
+            out[i * 4:i * 4 + 4] = bytes((r, g, b, a))
+    return bytes(out)
 
 
 class PointerReader:
-    """Where the X pointer is, on a display connection of its own (the capture thread's)."""
+    """Where the X pointer is and what it looks like, on a display connection of its own (the
+    capture thread's). The shape is fetched only when XFixes says it changed."""
 
     def __init__(self, display: str):
         from Xlib import display as xdisplay
 
         self.d = xdisplay.Display(display)
         self.root = self.d.screen().root
+        self.xfixes = self.d.has_extension("XFIXES")
+        self._shape_changed = True
+        if self.xfixes:
+            from Xlib.ext import xfixes
+
+            self.d.xfixes_query_version()
+            self.d.xfixes_select_cursor_input(self.root, xfixes.XFixesDisplayCursorNotifyMask)
+            self.d.flush()
 
     def __call__(self) -> tuple[int, int] | None:
         try:
@@ -162,6 +188,27 @@ class PointerReader:
         except Exception:  # noqa: BLE001 - the X server went away; capture reports it
             return None
         return reply.root_x, reply.root_y
+
+    def shape(self, force: bool = False) -> P.CursorShape | None:
+        """The cursor image when it changed since the last call (or ``force``), else None."""
+        if not self.xfixes:
+            return None
+        while self.d.pending_events():
+            self.d.next_event()  # only cursor notifications are selected on this connection
+            self._shape_changed = True
+        if not (self._shape_changed or force):
+            return None
+        self._shape_changed = False
+        image = self.d.xfixes_get_cursor_image(self.root)
+        width, height = min(image.width, P.MAX_CURSOR_SIDE), min(image.height, P.MAX_CURSOR_SIDE)
+        if not width or not height:
+            return None
+        if width != image.width:  # an oversized cursor: keep its top-left part, row by row
+            pixels = [v for row in range(height) for v in image.cursor_image[row * image.width:row * image.width + width]]
+        else:
+            pixels = image.cursor_image
+        return P.CursorShape(min(image.xhot, width - 1), min(image.yhot, height - 1), width, height,
+                             unpremultiply_argb(pixels, width, height))
 
     def close(self) -> None:
         self.d.close()
@@ -554,27 +601,32 @@ class Connection:
 
     def _capture_loop(self) -> None:
         desktop = self.desktop
-        next_status = next_monitors = time.monotonic()
+        started = time.monotonic()
+        next_status, next_monitors = started + STATUS_EVERY, started + MONITORS_EVERY
         cursor = None
         try:
             while not self.closed.is_set():
-                with self._lock:
-                    while self._viewers == 0 and not self._keyframes and not self.closed.is_set():
-                        self._lock.wait(1.0)
-                    wanted = set(self._keyframes)
-                    self._keyframes.clear()
-                    watching = self._viewers > 0
-                if self.closed.is_set():
-                    return
+                # Who is logged in, whether the session is locked and the monitor layout are
+                # followed even while nobody watches: the Portal's device list shows them.
                 now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + STATUS_EVERY
+                    self._check_status()
+                forced = set()
                 if now >= next_monitors:
                     next_monitors = now + MONITORS_EVERY
                     if desktop.capture.refresh():
                         self._monitors_changed()
-                        wanted = {s.index for s in self.screens}
-                if now >= next_status:
-                    next_status = now + STATUS_EVERY
-                    self._check_status()
+                        forced = {s.index for s in self.screens}
+                with self._lock:
+                    if self._viewers == 0 and not self._keyframes:
+                        self._lock.wait(1.0)
+                        continue
+                    wanted = set(self._keyframes) | forced
+                    self._keyframes.clear()
+                    watching = self._viewers > 0
+                if self.closed.is_set():
+                    return
                 changed = False
                 for screen in self.screens:
                     if not (watching or screen.index in wanted):
@@ -591,9 +643,10 @@ class Connection:
                         if not self._send_update(screen.index, payload, key and len(payloads) == 1):
                             return
                 position = desktop.pointer()
-                if position is not None and position != cursor:
+                shape = desktop.cursor_shape(bool(wanted))  # a new viewer gets the shape too
+                if position is not None and (position != cursor or shape is not None):
                     cursor = position
-                    self._try_send(P.Cursor(position[0], position[1], True))
+                    self._try_send(P.Cursor(position[0], position[1], True, shape))
                 if changed:
                     self.governor.changed()
                 self.closed.wait(self.governor.interval())

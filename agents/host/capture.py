@@ -80,9 +80,18 @@ class X11Capture:
         return list(self._screens)
 
     def refresh(self) -> bool:
-        """Read the monitor layout again (``mss`` caches it); True when it changed."""
+        """Read the monitor layout again; True when it changed. ``mss`` caches the layout of
+        its first look, so its backend is asked directly (one XRandR round trip on the open
+        connection); a backend without that method is reopened instead."""
         before = self._screens
-        self.open()
+        query = getattr(getattr(self._mss, "_impl", None), "monitors", None)
+        if callable(query):
+            monitors = query()
+            self._screens = screens_from_monitors(monitors)
+            if self._screens != before:
+                self.open()  # mss' own cache must follow too
+        else:
+            self.open()
         return self._screens != before
 
     def grab(self, screen: Screen) -> bytearray:

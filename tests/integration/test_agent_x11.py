@@ -267,3 +267,33 @@ def test_the_user_of_a_bare_x_server_is_the_owner_of_its_socket(xvfb):
 
     session = current_session(xvfb.display)
     assert session.session_id is None and session.user == getpass.getuser() and not session.locked
+
+
+def test_cursor_shape_is_read_once_and_again_when_it_changes(xvfb):
+    need("xterm", "xdotool")
+    from agents.host.agent import PointerReader
+
+    reader = PointerReader(xvfb.display)
+    term = None
+    try:
+        xvfb.run("xdotool", "mousemove", "1000", "700")
+        assert reader() == (1000, 700)
+        root_cursor = reader.shape()
+        assert root_cursor is not None and (root_cursor.width, root_cursor.height) == (16, 16)
+        assert root_cursor.hot_x < 16 and root_cursor.hot_y < 16
+        assert set(root_cursor.pixels[3::4]) <= {0, 255} and len(root_cursor.pixels) == 16 * 16 * 4
+        assert reader.shape() is None, "unchanged: not fetched again"
+        assert reader.shape(force=True) == root_cursor
+
+        term = subprocess.Popen(["xterm", "-geometry", "20x5+0+0", "-title", "tessera-cursor"], env=xvfb.env)
+        wait_for(lambda: subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "tessera-cursor"],
+                                        env=xvfb.env, capture_output=True, text=True).stdout.strip(),
+                 what="the xterm window")
+        xvfb.run("xdotool", "mousemove", "40", "30")  # over the text: the I-beam
+        text_cursor = wait_for(reader.shape, what="the cursor to change over the xterm")
+        assert (text_cursor.width, text_cursor.height) != (16, 16) or text_cursor.pixels != root_cursor.pixels
+    finally:
+        if term is not None:
+            term.terminate()
+            term.wait(5)
+        reader.close()

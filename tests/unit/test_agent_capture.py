@@ -32,6 +32,14 @@ def test_without_a_primary_monitor_the_first_is_primary_and_a_bare_screen_counts
     assert [s.primary for s in two] == [True, False]
 
 
+def test_cursor_pixels_lose_their_premultiplied_alpha():
+    from agents.host.agent import unpremultiply_argb
+
+    # opaque red, transparent, half-transparent white (premultiplied: 0x80 in each channel)
+    pixels = [0xFFFF0000, 0x00000000, 0x80808080]
+    assert unpremultiply_argb(pixels, 3, 1) == bytes([255, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 128])
+
+
 def test_undefined_fourth_byte_is_made_opaque():
     frame = bytearray(b"\x01\x02\x03\x00" * 5)
     assert make_opaque(frame) == bytearray(b"\x01\x02\x03\xff" * 5)

@@ -33,15 +33,22 @@ def solid(screen: Screen, bgra: bytes) -> bytearray:
 
 class FakeCapture:
     def __init__(self):
+        self.layout = list(SCREENS)
         self.frames = {s.index: solid(s, b"\x40\x30\x20\xff") for s in SCREENS}
         self.grabs = 0
         self.lock = threading.Lock()
+        self.new_layout = None
 
     def screens(self):
-        return list(SCREENS)
+        return list(self.layout)
 
     def refresh(self):
-        return False
+        if self.new_layout is None:
+            return False
+        with self.lock:
+            self.layout, self.new_layout = self.new_layout, None
+            self.frames = {s.index: solid(s, b"\x00\x80\x00\xff") for s in self.layout}
+        return True
 
     def grab(self, screen):
         with self.lock:
@@ -49,7 +56,7 @@ class FakeCapture:
             return bytearray(self.frames[screen.index])
 
     def paint(self, index, x, y, w, h, bgra):
-        screen = SCREENS[index]
+        screen = self.layout[index]
         with self.lock:
             frame = self.frames[index]
             for row in range(y, y + h):
@@ -286,6 +293,70 @@ def test_no_capture_until_a_viewer_joins_then_a_keyframe_then_only_changes(relay
     link.send(P.RequestKeyframe(1))
     key = link.recv_until(P.FrameUpdate)
     assert key.keyframe and key.screen == 1
+    finish(agent)
+    link.close()
+
+
+def test_a_new_monitor_layout_is_announced_and_sent_as_key_frames(relay, tmp_path, monkeypatch):
+    import agents.host.agent as agent_module
+
+    monkeypatch.setattr(agent_module, "MONITORS_EVERY", 0.2)
+    capture = FakeCapture()
+    agent = start_agent(relay, tmp_path, desktop=fake_desktop(capture))
+    link = relay.next()
+    link.recv(), link.recv()
+    link.send(P.Session(P.SessionEvent.JOINED, 1, 1, 0, "tech"))
+    link.send(P.Ack(link.recv_until(P.FrameUpdate).seq))
+    link.send(P.Ack(link.recv_until(P.FrameUpdate).seq))
+
+    capture.new_layout = [Screen(0, 0, 0, 100, 60, "DP-1", True)]  # the second monitor unplugged
+    info = link.recv_until(P.ScreenInfo)
+    assert info == P.ScreenInfo((P.Monitor(0, 0, 0, 100, 60, True),))
+    update = link.recv_until(P.FrameUpdate, apply=False)
+    assert update.keyframe and update.screen == 0
+    assert update.rects == (P.FillRect(0, 0, 64, 60, b"\x00\x80\x00\xff"),
+                            P.FillRect(64, 0, 36, 60, b"\x00\x80\x00\xff"))
+    finish(agent)
+    link.close()
+
+
+def test_a_lock_or_a_new_user_is_reported_even_while_nobody_watches(relay, tmp_path, monkeypatch):
+    import agents.host.agent as agent_module
+
+    monkeypatch.setattr(agent_module, "STATUS_EVERY", 0.2)
+    desktop = fake_desktop()
+    now = {"session": DesktopSession("c2", "alice", False)}
+    desktop.session = lambda: now["session"]
+    agent = start_agent(relay, tmp_path, desktop=desktop)
+    link = relay.next()
+    assert link.recv().user == "alice"
+    now["session"] = DesktopSession("c2", "alice", True)
+    assert link.recv_until(P.Status) == P.Status("alice", True)
+    now["session"] = DesktopSession("c3", "bob", False)
+    assert link.recv_until(P.Status) == P.Status("bob", False)
+    finish(agent)
+    link.close()
+
+
+def test_cursor_position_and_shape_go_to_viewers(relay, tmp_path):
+    desktop = fake_desktop()
+    arrow = P.CursorShape(0, 0, 2, 2, bytes(range(16)))
+    where = {"at": (5, 6)}
+    shapes = []
+    desktop.pointer = lambda: where["at"]
+
+    def shape(force=False):
+        shapes.append(force)
+        return arrow if force or len(shapes) == 1 else None
+
+    desktop.cursor_shape = shape
+    agent = start_agent(relay, tmp_path, desktop=desktop)
+    link = relay.next()
+    link.recv(), link.recv()
+    link.send(P.Session(P.SessionEvent.JOINED, 1, 1, 0, "tech"))
+    assert link.recv_until(P.Cursor) == P.Cursor(5, 6, True, arrow)
+    where["at"] = (300, 7)  # on the second monitor: virtual desktop coordinates
+    assert link.recv_until(P.Cursor) == P.Cursor(300, 7, True, None)
     finish(agent)
     link.close()
 
