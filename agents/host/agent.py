@@ -324,7 +324,7 @@ class Agent:
         try:
             conn = self.transport.connect(self.config.relay_url, credential.token)
         except TransportClosed as closed:
-            if closed.status in (401, 403):
+            if closed.status == 401:  # a relay refusing before the upgrade: the token
                 closed = TransportClosed(P.CloseCode.UNAUTHENTICATED, closed.reason, closed.status)
             self._after_close(closed, lived=0.0)
             return
