@@ -63,7 +63,9 @@ class AgentConn:
 
 
 def refuse(channel: Channel, code: int, message: str) -> None:
+    """Close from the reading greenlet, saying why, and wait for the peer to take it in."""
     channel.close(code, message, p.Error(code, message).encode())
+    channel.linger()
 
 
 def serve_agent(app, ws, token: str | None) -> None:
@@ -72,6 +74,10 @@ def serve_agent(app, ws, token: str | None) -> None:
         grant = services.admit_agent(token)
     except services.Refused as refusal:
         refuse(channel, refusal.close_code, refusal.message)
+        return
+    except Exception:
+        log.exception("relay: admitting an agent failed")
+        refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect later.")
         return
     try:
         with gevent.Timeout(HELLO_TIMEOUT, _Idle):
@@ -93,7 +99,12 @@ def serve_agent(app, ws, token: str | None) -> None:
         return
 
     hub = get_hub(app)
-    services.agent_online(grant.device_id, hello, hub.node)
+    try:
+        services.agent_online(grant.device_id, hello, hub.node)
+    except Exception:
+        log.exception("relay: presence of device %s could not be written", grant.device_id)
+        refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect later.")
+        return
     conn = AgentConn(channel, grant)
     link = hub.link(grant.device_id, grant.account_id)
     link.attach_agent(conn, hello)
@@ -109,6 +120,7 @@ def serve_agent(app, ws, token: str | None) -> None:
         refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect.")
     finally:
         channel.close(p.CloseCode.NORMAL)  # a no-op when it is closed already
+        channel.linger()
         conn.writer.kill(block=False)
         if link.detach_agent(conn):
             services.agent_offline(grant.device_id)

@@ -78,8 +78,8 @@ class Framebuffer:
             if isinstance(rect, p.RawRect):
                 relay_ext.apply_tile(fb, w, h, rect.x, rect.y, rect.width, rect.height, rect.pixels)
             elif isinstance(rect, p.CopyRect):
-                area = relay_ext.extract_tile(fb, w, h, rect.src_x, rect.src_y, rect.width, rect.height)
-                relay_ext.apply_tile(fb, w, h, rect.x, rect.y, rect.width, rect.height, area)
+                relay_ext.copy_rect(fb, w, h, rect.src_x, rect.src_y, rect.x, rect.y,
+                                    rect.width, rect.height)
             elif isinstance(rect, p.FillRect):
                 relay_ext.apply_tile(fb, w, h, rect.x, rect.y, rect.width, rect.height,
                                      rect.color * (rect.width * rect.height))

@@ -247,17 +247,21 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
     if not origin_ok:
         _refuse(channel, p.CloseCode.POLICY, "Connections from another site are not accepted.")
         return
+    hub = get_hub(app)
     try:
         grant = services.viewer_grant(sid, user_id, device_id)
+        viewer_id = hub.next_viewer_id()
+        started = utcnow()
+        services.audit_session_started(grant, viewer_id)
     except services.Refused as refusal:
         _refuse(channel, refusal.close_code, refusal.message)
         return
-
-    hub = get_hub(app)
+    except Exception:
+        log.exception("relay: admitting a viewer of device %s failed", device_id)
+        _refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; try again.")
+        return
     link = hub.link(grant.device_id, grant.account_id)
-    viewer = ViewerConn(link, channel, hub.next_viewer_id(), grant, compress)
-    started = utcnow()
-    services.audit_session_started(grant, viewer.id)
+    viewer = ViewerConn(link, channel, viewer_id, grant, compress)
     link.add_viewer(viewer)
     viewer.greet()
     viewer.writer = gevent.spawn(viewer.write_loop)
@@ -272,6 +276,7 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
         _refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect.")
     finally:
         channel.close(p.CloseCode.NORMAL)  # a no-op when it is closed already
+        channel.linger()
         viewer.writer.kill(block=False)
         link.remove_viewer(viewer)
         services.audit_session_ended(viewer.grant, viewer.id, started, channel.close_code,
@@ -279,7 +284,9 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
 
 
 def _refuse(channel: Channel, code: int, message: str) -> None:
+    """Close from the reading greenlet, saying why, and wait for the peer to take it in."""
     channel.close(code, message, p.Error(code, message).encode())
+    channel.linger()
 
 
 def _read_loop(viewer: ViewerConn) -> None:

@@ -92,6 +92,8 @@ class Channel:
         self.close_reason = ""
         self.bytes_in = 0
         self.bytes_out = 0
+        self._reader = None  # the greenlet that reads (closing from another one must wake it)
+        self._lingered = False
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # not TCP (a unix socket in some deployments): nothing to tune
@@ -112,6 +114,7 @@ class Channel:
         closes, breaks the framing (1002), sends text (1003) or too much (1009)."""
         if self.closed:
             raise Closed(self.close_code or ABNORMAL, "already closed")
+        self._reader = gevent.getcurrent()
         parts: list[bytes] = []
         total = 0
         started = False
@@ -187,7 +190,8 @@ class Channel:
     def close(self, code: int = CloseCode.NORMAL, reason: str = "", last_message: bytes = b"") -> None:
         """Send ``last_message`` (an ERROR explaining why) and a close frame, when the socket is
         writable within a couple of seconds, and stop reading: a greenlet blocked in ``recv``
-        wakes up with :class:`Closed`."""
+        (another than the caller) wakes up with :class:`Closed`. The reading greenlet should
+        call :meth:`linger` before it lets the socket go."""
         if self.closed:
             return
         raw = reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode("utf-8")
@@ -205,16 +209,35 @@ class Channel:
                 pass
             finally:
                 self._lock.release()
-        self._abort(code, reason, how=socket.SHUT_RD)
+        reading_elsewhere = self._reader is not None and self._reader is not gevent.getcurrent()
+        self._abort(code, reason, how=socket.SHUT_RD if reading_elsewhere else None)
+
+    def linger(self, seconds: float = 2.0, budget: int = 2 * 16 * 1024 * 1024) -> None:
+        """After closing: read and drop whatever the peer still sends (the rest of an
+        oversized message, say) until it closes too. Closing a socket with unread data makes
+        the kernel reset the connection, and the peer would lose our close frame and its code."""
+        if self._lingered:
+            return
+        self._lingered = True
+        with gevent.Timeout(seconds, False):
+            while budget > 0:
+                try:
+                    data = self._sock.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                budget -= len(data)
 
     def _abort(self, code: int, reason: str, how=socket.SHUT_RDWR) -> None:
         if not self.closed:
             self.closed = True
             self.close_code = int(code)
             self.close_reason = reason
-        try:
-            self._sock.shutdown(how)
-        except OSError:
-            pass
+        if how is not None:
+            try:
+                self._sock.shutdown(how)
+            except OSError:
+                pass
         # gevent-websocket must not try to send its own close frame afterwards.
         self._ws.closed = True

@@ -45,8 +45,8 @@ def test_keys_and_pointer_reach_the_agent_with_keyboard_and_mouse(relay_server):
     viewer.send(p.Key(0x61, True))
     viewer.send(p.Key(0x61, False))
     viewer.send(p.Pointer(0, 10, 20, buttons=1, wheel_y=-2))
-    assert received_by_agent(agent) == [p.Key(0x61, True), p.Key(0x61, False),
-                                        p.Pointer(0, 10, 20, 1, 0, -2)]
+    got = [agent.expect(p.Key), agent.expect(p.Key), agent.expect(p.Pointer)]
+    assert got == [p.Key(0x61, True), p.Key(0x61, False), p.Pointer(0, 10, 20, 1, 0, -2)]
 
 
 def test_view_only_technician_input_is_refused_once_and_never_reaches_the_agent(relay_server):
@@ -54,7 +54,7 @@ def test_view_only_technician_input_is_refused_once_and_never_reaches_the_agent(
     for _ in range(5):
         viewer.send(p.Key(0x61, True))
         viewer.send(p.Pointer(0, 1, 1))
-    errors = viewer.quiet(0.8, p.Error)
+    errors = [viewer.expect(p.Error)] + viewer.quiet(0.5, p.Error)
     assert [e.code for e in errors] == [p.CloseCode.PERMISSION_WITHDRAWN]
     assert "Keyboard and mouse" in errors[0].message
     assert received_by_agent(agent) == []
@@ -63,7 +63,7 @@ def test_view_only_technician_input_is_refused_once_and_never_reaches_the_agent(
 def test_clipboard_travels_both_ways_only_with_the_clipboard_permission(relay_server):
     _, _, device, agent, viewer, _ = session_with(relay_server, VIEW + ("clipboard",))
     viewer.send(p.Clipboard("from the technician ✓"))
-    assert received_by_agent(agent) == [p.Clipboard("from the technician ✓")]
+    assert agent.expect(p.Clipboard) == p.Clipboard("from the technician ✓")
     agent.send(p.Clipboard("from the host"))
     assert viewer.expect(p.Clipboard) == p.Clipboard("from the host")
 
@@ -78,7 +78,7 @@ def test_power_actions_need_remote_management_and_are_audited(relay_server):
     account_id, _, device, agent, viewer, _ = session_with(
         relay_server, VIEW + ("remote_management",))
     viewer.send(p.Power(p.PowerAction.RESTART))
-    assert received_by_agent(agent) == [p.Power(p.PowerAction.RESTART)]
+    assert agent.expect(p.Power) == p.Power(p.PowerAction.RESTART)
     agent.send(p.PowerResult(p.PowerAction.RESTART, p.PowerStatus.REFUSED, "Not allowed here."))
     assert viewer.expect(p.PowerResult).message == "Not allowed here."
     events = wait_for(lambda: relay_server.audit(account_id, "session.power"), message="audited")
@@ -103,7 +103,7 @@ def test_withdrawing_the_view_assignment_closes_the_session_within_two_seconds(r
 def test_input_stops_within_a_second_of_the_permission_going(relay_server):
     _, (_, keyboard), _, agent, viewer, _ = session_with(relay_server, VIEW, ("keyboard_mouse",))
     viewer.send(p.Key(0x62, True))
-    assert received_by_agent(agent) == [p.Key(0x62, True)]
+    assert agent.expect(p.Key) == p.Key(0x62, True)
     relay_server.set_assignment_active(keyboard, False)
     time.sleep(1.2)
     viewer.send(p.Key(0x63, True))
