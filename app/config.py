@@ -69,6 +69,10 @@ class Config:
         # What the Linux installer's pip installs: the distribution name on PyPI, or a wheel's
         # URL (e.g. one served next to the Portal).
         self.AGENT_PIP_SPEC = env("TESSERA_AGENT_PIP_SPEC", "tessera")
+        # The relay (docs/protocol.md): a PING to every peer this often, and a peer that sends
+        # nothing (not even a PONG) for this long is closed with 4011.
+        self.RELAY_PING_EVERY = float(env("TESSERA_RELAY_PING_EVERY", "25"))
+        self.RELAY_IDLE_TIMEOUT = float(env("TESSERA_RELAY_IDLE_TIMEOUT", "75"))
         secure = self.BASE_URL.startswith("https://")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -31,8 +31,9 @@ class _Idle(Exception):
 
 
 class AgentConn:
-    def __init__(self, channel: Channel, grant: services.AgentGrant):
+    def __init__(self, channel: Channel, grant: services.AgentGrant, hub):
         self.channel = channel
+        self.hub = hub
         self.grant = grant
         self.queue: Queue = Queue(maxsize=QUEUE_SIZE)
         self.decompressor = p.StreamDecompressor()
@@ -54,7 +55,7 @@ class AgentConn:
         try:
             while not channel.closed:
                 try:
-                    data = self.queue.get(timeout=p.PING_EVERY)
+                    data = self.queue.get(timeout=self.hub.ping_every)
                 except Empty:
                     data = p.Ping(int(gevent.get_hub().loop.now() * 1000)).encode()
                 channel.send(data)
@@ -105,7 +106,7 @@ def serve_agent(app, ws, token: str | None) -> None:
         log.exception("relay: presence of device %s could not be written", grant.device_id)
         refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect later.")
         return
-    conn = AgentConn(channel, grant)
+    conn = AgentConn(channel, grant, hub)
     link = hub.link(grant.device_id, grant.account_id)
     link.attach_agent(conn, hello)
     conn.writer = gevent.spawn(conn.write_loop)
@@ -127,13 +128,13 @@ def serve_agent(app, ws, token: str | None) -> None:
 
 
 def _read_loop(conn: AgentConn, link) -> None:
-    channel = conn.channel
+    channel, idle = conn.channel, conn.hub.idle_timeout
     while True:
         try:
-            with gevent.Timeout(p.IDLE_TIMEOUT, _Idle):
+            with gevent.Timeout(idle, _Idle):
                 data = channel.recv()
         except _Idle:
-            refuse(channel, p.CloseCode.IDLE, f"Nothing received for {int(p.IDLE_TIMEOUT)} seconds.")
+            refuse(channel, p.CloseCode.IDLE, f"Nothing received for {idle:g} seconds.")
             return
         kind = p.message_type(data)
         if kind not in p.FROM_AGENT or kind is p.MsgType.HELLO:

@@ -176,6 +176,8 @@ class Hub:
 
         self.app = app
         self.node = node_name()
+        self.ping_every = float(app.config.get("RELAY_PING_EVERY", p.PING_EVERY))
+        self.idle_timeout = float(app.config.get("RELAY_IDLE_TIMEOUT", p.IDLE_TIMEOUT))
         self.links: dict[int, DeviceLink] = {}
         self.pending_status: dict[int, str] = {}
         self._viewer_ids = itertools.count(1)

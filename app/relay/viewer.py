@@ -204,7 +204,7 @@ class ViewerConn:
         channel = self.channel
         try:
             while not channel.closed:
-                woken = self.wake.wait(p.PING_EVERY)
+                woken = self.wake.wait(self.link.hub.ping_every)
                 self.wake.clear()
                 if not woken:
                     channel.send(p.Ping(int(time.time() * 1000)).encode())
@@ -291,12 +291,13 @@ def _refuse(channel: Channel, code: int, message: str) -> None:
 
 def _read_loop(viewer: ViewerConn) -> None:
     channel, link = viewer.channel, viewer.link
+    idle = link.hub.idle_timeout
     while True:
         try:
-            with gevent.Timeout(p.IDLE_TIMEOUT, _Idle):
+            with gevent.Timeout(idle, _Idle):
                 data = channel.recv()
         except _Idle:
-            _refuse(channel, p.CloseCode.IDLE, f"Nothing received for {int(p.IDLE_TIMEOUT)} seconds.")
+            _refuse(channel, p.CloseCode.IDLE, f"Nothing received for {idle:g} seconds.")
             return
         kind = p.message_type(data)
         if kind not in p.FROM_VIEWER:

@@ -348,6 +348,11 @@ def wait_for(predicate, timeout: float = 5.0, every: float = 0.05, message: str 
 def relay_server(tmp_path_factory):
     """``tessera run`` on a free port with a database of its own (SQLite file, or a fresh
     PostgreSQL schema with TESSERA_TEST_DATABASE=postgres)."""
+    yield from start_relay_server(tmp_path_factory)
+
+
+def start_relay_server(tmp_path_factory, **extra_env):
+    """The generator behind ``relay_server``; ``extra_env`` adds TESSERA_* settings."""
     from app import create_app
     from app.config import TestConfig
     from app.extensions import db
@@ -370,7 +375,8 @@ def relay_server(tmp_path_factory):
            "TESSERA_BASE_URL": f"http://127.0.0.1:{port}",
            "TESSERA_RELAY_NODE": "relay-test-node",
            "TESSERA_ARGON2_TIME_COST": "1",
-           "TESSERA_ARGON2_MEMORY_COST": "1024"}
+           "TESSERA_ARGON2_MEMORY_COST": "1024",
+           **extra_env}
     log_path = tmp / "server.log"
     log = open(log_path, "w")
     process = subprocess.Popen([sys.executable, "-m", "app", "run", "--port", str(port)],
