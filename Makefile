@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 5000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test install install-test test-sqlite test-postgres bench clean
+.PHONY: run test install install-test bench clean
 
 # relay_ext's .pyx sources too: an editable install compiles them once, so a changed one needs
 # pip install -e . again.
@@ -35,8 +35,11 @@ run: install
 test: install-test
 	bash scripts/run-tests
 
+# Each benchmark prints one JSON object and compares against a peer in the same run.
 bench: install-test
+	$(PY) bench/tiles.py
 	$(PY) bench/listing.py
+	$(PY) bench/permissions.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
