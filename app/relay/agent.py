@@ -38,6 +38,7 @@ class AgentConn:
         self.queue: Queue = Queue(maxsize=QUEUE_SIZE)
         self.decompressor = p.StreamDecompressor()
         self.writer: gevent.Greenlet | None = None
+        self.terminating = False
 
     def post(self, data: bytes) -> None:
         """Queue a message for the agent; never blocks the caller."""
@@ -47,8 +48,11 @@ class AgentConn:
             self.terminate(p.CloseCode.POLICY, "The agent stopped reading its messages.")
 
     def terminate(self, code: int, message: str) -> None:
-        """End the connection from another greenlet (replaced, revoked, not reading)."""
-        self.channel.close(code, message, p.Error(code, message).encode())
+        """End the connection from another greenlet (replaced, revoked, not reading) without
+        waiting: the close runs in a greenlet of its own, and the reader wakes up and cleans up."""
+        if not self.terminating:
+            self.terminating = True
+            gevent.spawn(self.channel.close, code, message, p.Error(code, message).encode())
 
     def write_loop(self) -> None:
         channel = self.channel

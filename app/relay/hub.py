@@ -229,8 +229,10 @@ class Hub:
     def check_viewers(self) -> None:
         for link in list(self.links.values()):
             for viewer in list(link.viewers.values()):
-                if viewer.permissions_age() >= PERMISSION_EVERY * 0.9:
-                    viewer.refresh_permissions()
+                if viewer.permissions_age() >= PERMISSION_EVERY * 0.9 and not viewer.terminating:
+                    refusal = viewer.refresh_permissions()
+                    if refusal is not None:
+                        viewer.terminate(refusal.close_code, refusal.message)
 
     def check_devices(self) -> None:
         from app.relay.services import refused_devices

@@ -81,9 +81,7 @@ class ViewerConn:
         self.cursor: p.Cursor | None = None
         self.refused_notice: set[str] = set()
         self.writer: gevent.Greenlet | None = None
-        # Counters a test or a benchmark can read: frames built from the framebuffer vs forwarded.
-        self.sent_forwarded = 0
-        self.sent_coalesced = 0
+        self.terminating = False
 
     # --------------------------------------------------------------- called by the link
     def post(self, data: bytes) -> None:
@@ -133,7 +131,12 @@ class ViewerConn:
         self.wake.set()
 
     def terminate(self, code: int, message: str) -> None:
-        self.channel.close(code, message, p.Error(code, message).encode())
+        """End the connection from another greenlet without waiting (the caller may be the
+        agent's reader fanning out, or the checker): the close runs in a greenlet of its own,
+        and the reader wakes up and cleans up."""
+        if not self.terminating:
+            self.terminating = True
+            gevent.spawn(self.channel.close, code, message, p.Error(code, message).encode())
 
     def may(self, permission: str) -> bool:
         return permission in self.grant.keys
@@ -142,28 +145,31 @@ class ViewerConn:
     def permissions_age(self) -> float:
         return time.monotonic() - self.checked_at
 
-    def refresh_permissions(self) -> bool:
-        """Re-evaluate what this technician may do on this device now; closes the connection
-        (and returns False) when they may no longer view it."""
+    def refresh_permissions(self) -> services.Refused | None:
+        """Re-evaluate what this technician may do on this device now. Returns the refusal
+        (its code 4010 where view was withdrawn) when they may no longer view it; the caller
+        closes the connection."""
         try:
             grant = services.viewer_grant(self.grant.sid, self.grant.user_id, self.grant.device_id)
         except services.Refused as refusal:
-            code = refusal.close_code
-            if code == p.CloseCode.NOT_PERMITTED:
-                code = p.CloseCode.PERMISSION_WITHDRAWN
-            self.terminate(code, refusal.message)
-            return False
+            if refusal.close_code == p.CloseCode.NOT_PERMITTED:
+                refusal.close_code = p.CloseCode.PERMISSION_WITHDRAWN
+            return refusal
         self.checked_at = time.monotonic()
         if grant.keys != self.grant.keys:
             self.grant = grant
             self.refused_notice.clear()
             self.post(p.Permissions(grant.mask).encode())
             self.link.viewer_changed(self)
-        return True
+        return None
 
     def allowed(self, permission: str) -> bool:
-        if self.permissions_age() > PERMISSION_EVERY and not self.refresh_permissions():
-            raise Closed(self.channel.close_code or p.CloseCode.PERMISSION_WITHDRAWN)
+        """Called by the reader for each input message."""
+        if self.permissions_age() > PERMISSION_EVERY:
+            refusal = self.refresh_permissions()
+            if refusal is not None:
+                _refuse(self.channel, refusal.close_code, refusal.message)
+                raise Closed(refusal.close_code, refusal.message)
         return self.may(permission)
 
     # --------------------------------------------------------------- flow control
@@ -186,14 +192,11 @@ class ViewerConn:
             self.needs_key = False
             self.tiles = fb.tiles()
             self.forward.clear()
-            self.sent_coalesced += 1
         elif self.forward:
             payload, keyframe = self.forward.popleft()
-            self.sent_forwarded += 1
         elif self.tiles:
             payload, keyframe = fb.encode_tiles(self.tiles), False
             self.tiles.clear()
-            self.sent_coalesced += 1
         else:
             return None
         self.last_seq = self.last_seq % (SEQ_MOD - 1) + 1

@@ -231,6 +231,13 @@ class _Peer:
             if kinds is None or isinstance(msg, kinds):
                 out.append(msg)
 
+    def sync(self) -> None:
+        """Wait until the relay has handled everything sent so far (it answers in order)."""
+        nonce = int(time.monotonic() * 1e6)
+        self.send(p.Ping(nonce))
+        while self.expect(p.Pong).nonce != nonce:
+            pass
+
     def close(self) -> None:
         self.ws.close()
 

@@ -143,6 +143,7 @@ def test_cursor_and_status_reach_the_viewer(relay_server):
 def test_a_viewer_that_never_acks_has_two_frames_in_flight_then_gets_one_coalesced_frame(relay_server):
     _, _, _, _, agent, viewer = connected_pair(relay_server, size=(640, 128))
     viewer.auto_ack = False
+    viewer.sync()  # the relay has the key frame's ack: nothing in flight
     for i in range(10):
         agent.update([p.FillRect(i * 64, (i % 2) * 64, 64, 64, bytes((i * 20, 0, 0, 255)))])
     agent.acked(agent.seq)  # the relay has applied all ten
@@ -159,6 +160,7 @@ def test_a_viewer_that_never_acks_has_two_frames_in_flight_then_gets_one_coalesc
 def test_a_cumulative_ack_frees_every_earlier_frame(relay_server):
     _, _, _, _, agent, viewer = connected_pair(relay_server)
     viewer.auto_ack = False
+    viewer.sync()
     agent.update([p.FillRect(0, 0, 10, 10, RED)])
     agent.update([p.FillRect(20, 0, 10, 10, RED)])
     agent.acked(agent.seq)
