@@ -61,6 +61,39 @@ def index():
     return listing.push_url(response)
 
 
+MAX_PRESENCE_IDS = 200
+
+
+@bp.get("/presence")
+@requires("devices.mine")
+def presence():
+    """The presence of ``?ids=1,2,3`` as out-of-band HTMX swaps: the pollers on Devices, My
+    devices and a device's details ask every few seconds, so a device coming online or going
+    away shows without reloading. Only devices the user may see answer (others are left out):
+    with ``devices.view`` every device of the account, otherwise those an assignment reaches."""
+    from sqlalchemy import select
+
+    from app.assignments.permissions import reachable_devices
+    from app.extensions import db
+    from app.models import utcnow
+
+    raw = request.args.get("ids", "")
+    try:
+        ids = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise TesseraError("ids must be device ids separated by commas, e.g. ?ids=1,2,3") from None
+    if not ids or len(ids) > MAX_PRESENCE_IDS:
+        raise TesseraError(f"Ask for 1 to {MAX_PRESENCE_IDS} device ids.")
+    if can("devices.view"):
+        query = select(Device).where(Device.account_id == _account_id())
+    else:
+        query = reachable_devices(g.membership, utcnow())
+    devices = db.session.scalars(query.where(Device.id.in_(ids)).order_by(Device.id)).all()
+    response = render("devices/presence.html", devices=devices)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/<int:device_id>")
 @requires("devices.view")
 def details(device_id: int):

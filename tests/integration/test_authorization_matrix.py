@@ -151,6 +151,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("api.enroll", "POST"): PUBLIC,  # the enrolment key in the JSON body is the credential
     ("api.me", "GET"): AGENT,
     ("devices.index", "GET"): GM,
+    ("devices.presence", "GET"): USER,
     ("devices.enroll_many", "POST"): GM,
     ("devices.favourites_add", "POST"): GM,
     ("devices.favourites_remove", "POST"): GM,

@@ -84,7 +84,7 @@ def test_columns_can_be_chosen(client, db, account, enrolled):
     default = client.get("/devices/").get_data(as_text=True)
     assert 'data-column="agent_version"' not in default and 'data-column="os"' in default
     chosen = client.get("/devices/?cols=hostname,agent_version").get_data(as_text=True)
-    assert 'data-column="agent_version">0.1.0' in chosen and 'data-column="os"' not in chosen
+    assert re.search(r'data-column="agent_version"><span class="presence-agent_version-\d+">0.1.0', chosen) and 'data-column="os"' not in chosen
 
 
 def test_status_and_group_filters(client, db, account, enrolled, pending):
@@ -347,3 +347,23 @@ def test_the_menu_shows_devices_and_downloads_to_whom_they_are_for(client, db, a
     nav = html.split('<nav>', 1)[1].split('</nav>', 1)[0]
     assert ('href="/devices/"' in nav) is devices_link
     assert ('href="/downloads/"' in nav) is downloads_link
+
+
+def test_listing_and_details_poll_presence_and_see_a_device_come_online(client, db, account, enrolled):
+    answer = enrol(client, enrolled, "hw-p", "presence-pc")
+    sign_in(client, account.owner.username)
+    device_id = answer["device_id"]
+    listing = client.get("/devices/").get_data(as_text=True)
+    assert f"/devices/presence?ids={device_id}" in listing and f'class="presence-status-{device_id}"' in listing
+    partial = client.get("/devices/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "presence-poller" in partial, "the poller is swapped with the listing, for the rows shown"
+    details = client.get(f"/devices/{device_id}").get_data(as_text=True)
+    assert f"/devices/presence?ids={device_id}" in details
+
+    before = client.get(f"/devices/presence?ids={device_id}").get_data(as_text=True)
+    assert "Online" not in before
+    row = device(db, device_id)
+    row.online, row.os = True, "Debian 13"
+    db.session.commit()
+    after = client.get(f"/devices/presence?ids={device_id}").get_data(as_text=True)
+    assert "Online" in after and "Debian 13" in after

@@ -92,3 +92,37 @@ def test_filtering_to_favourites_keeps_the_listing_and_htmx_gets_the_partial(cli
     partial = client.get("/my-devices?f.favourite=no", headers={"HX-Request": "true"})
     body = partial.get_data(as_text=True)
     assert _rows(partial) == ["one"] and "<html" not in body and partial.headers["Vary"].startswith("HX-Request")
+
+
+def test_presence_updates_only_what_the_user_may_reach_and_escapes_what_the_agent_said(client, login_as):
+    """The pollers on My devices ask /devices/presence; the answer is out-of-band swaps for the
+    devices the user may reach, never for others, with agent-reported text escaped."""
+    user = login_as("user")
+    member = _member(user)
+    account = member.account
+    mine_pc, other_pc = w.device(account, "mine-pc"), w.device(account, "other-pc")
+    team = w.group(account, "Team", members=[member])
+    mine = w.group(account, "Mine", GroupKind.device, devices=[mine_pc])
+    w.assignment(account, "Team devices", w.role(account, "Support"), user_groups=[team], device_groups=[mine])
+
+    page = client.get("/my-devices").get_data(as_text=True)
+    poller = re.search(r'hx-get="(/devices/presence\?ids=[^"]+)" hx-trigger="every 10s" hx-swap="none"', page)
+    assert poller, "My devices polls the presence of its rows"
+    assert f"presence-status-{mine_pc.id}" in page
+
+    mine_pc.online, mine_pc.logged_in_user = True, "<b>eve</b>"
+    other_pc.online = True
+    db.session.commit()
+    answer = client.get(f"/devices/presence?ids={mine_pc.id},{other_pc.id}")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    body = answer.get_data(as_text=True)
+    assert f'hx-swap-oob="outerHTML:.presence-status-{mine_pc.id}"' in body
+    assert "Online" in body and "&lt;b&gt;eve&lt;/b&gt;" in body and "<b>eve</b>" not in body
+    assert f"presence-status-{other_pc.id}" not in body, "a device out of reach is not reported"
+
+
+def test_presence_refuses_bad_id_lists(client, login_as):
+    login_as("user")
+    for query in ("", "?ids=", "?ids=1,x", "?ids=" + ",".join(str(i) for i in range(1, 202))):
+        response = client.get(f"/devices/presence{query}")
+        assert response.status_code == 400, query
