@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
+from agents.common import protocol as p
 from tests.e2e.test_portal_e2e import OWNER, sign_in_steps
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +30,14 @@ def api(server, method, path, body=None, token=None):
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
+
+
+def connect_agent(server, token):
+    """A programmatic agent: a real websocket to the relay with the device token."""
+    from websockets.sync.client import connect
+
+    return connect(server.url.replace("http://", "ws://") + "/relay/agent",
+                   additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10)
 
 
 def test_package_enrolment_schedule_check_and_revoke(live_server, browser):
@@ -60,6 +69,18 @@ def test_package_enrolment_schedule_check_and_revoke(live_server, browser):
     row = page.locator("tr", has=page.locator("td[data-column=hostname]", has_text="lab-pc-01"))
     expect(row.locator("td[data-column=state]")).to_contain_text(re.compile("enrolled", re.I))
     assert api(server, "GET", "/api/v1/agent/me", token=token)[1]["state"] == "enrolled"
+
+    # The agent dials the relay: the open Devices page shows it online, with what it reported,
+    # without reloading; when it goes away the page says when it was last seen.
+    marker = page.evaluate("() => (window.__notReloaded = true)")
+    with connect_agent(server, token) as agent:
+        agent.send(p.Hello(agent_version="0.1.0", os="Debian GNU/Linux 12", hostname="lab-pc-01",
+                           user="<i>lab</i>").encode())
+        agent.send(p.ScreenInfo((p.Monitor(0, 0, 0, 640, 480, primary=True),)).encode())
+        expect(row.locator("td[data-column=status]")).to_contain_text("Online", timeout=20_000)
+        expect(row.locator("td[data-column=logged_in_user]")).to_have_text("<i>lab</i>")
+    expect(row.locator("td[data-column=status]")).to_contain_text("Last seen", timeout=20_000)
+    assert marker and page.evaluate("() => window.__notReloaded === true"), "the page was not reloaded"
 
     # Office hours, Monday to Friday, 08:00-18:00 in Copenhagen.
     page.goto(server.url + "/role-assignments/schedules/new")
