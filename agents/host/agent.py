@@ -493,6 +493,8 @@ class Connection:
                     self._keyframes = {s.index for s in self.screens}
                 self._lock.notify_all()
             log.info("%s: %s (%d viewer(s))", message.event.name.lower(), message.technician, message.viewers)
+            if message.event is P.SessionEvent.LEFT or "keyboard_mouse" not in P.permission_keys(message.permissions):
+                self._release_input()
         elif isinstance(message, P.RequestKeyframe):
             with self._lock:
                 if message.screen == P.ALL_SCREENS:
@@ -533,6 +535,19 @@ class Connection:
             self.desktop_failed = True
             self.close(P.CloseCode.SERVER_ERROR, "the agent lost its X display")
         self.governor.poke()
+
+    def _release_input(self) -> None:
+        """A viewer left or lost Keyboard and mouse: let go of whatever keys and buttons are
+        down, so nothing stays held on the host (every viewer presses through one injector)."""
+        injector = self.desktop.input
+        if injector is None:
+            return
+
+        def act():
+            injector.release_all()
+            self._buttons = 0
+
+        self._input(act)
 
     def _pointer(self, message: P.Pointer) -> None:
         injector = self.desktop.input

@@ -146,8 +146,9 @@ def world(xvfb, tmp_path):
         agents.append(agent)
         return agent
 
-    account_id, tech, _ = server.relay.account()
+    account_id, tech, assignment_id = server.relay.account()
     world = type("World", (), {})()
+    world.assignment_id = assignment_id
     world.server, world.relay, world.xvfb, world.account_id, world.tech = server, server.relay, xvfb, account_id, tech
     world.start_agent = start_agent
     try:
@@ -224,6 +225,38 @@ def test_viewer_sees_the_exact_x_screen_and_its_click_and_key_arrive_in_an_x_win
         xev.expect(r"keysym 0x71, q\)", timeout=10)
     finally:
         xev.close()
+    viewer.close()
+
+
+def keys_down(display) -> int:
+    """How many keys the X server has down now (XQueryKeymap)."""
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        return sum(bin(byte).count("1") for byte in d.query_keymap())
+    finally:
+        d.close()
+
+
+def test_keys_a_viewer_left_down_are_released_when_it_leaves_or_loses_keyboard_and_mouse(world):
+    agent = world.start_agent()
+    device_id = agent.device_id()
+    wait_online(world, device_id, agent)
+    assert keys_down(world.xvfb.display) == 0
+
+    viewer, _ = open_viewer(world, device_id)
+    viewer.send(p.Key(0xFFE1, True))  # Shift_L down, and the viewer goes away
+    wait_for(lambda: keys_down(world.xvfb.display) == 1, 10, message="Shift to be down on the X server")
+    viewer.close()
+    wait_for(lambda: keys_down(world.xvfb.display) == 0, 10, message="Shift to be released")
+
+    viewer, _ = open_viewer(world, device_id)
+    viewer.send(p.Key(0xFFE3, True))  # Control_L down, then the permission goes
+    wait_for(lambda: keys_down(world.xvfb.display) == 1, 10, message="Control to be down on the X server")
+    world.relay.grant(world.account_id, ("remote_session", "view_screen"))
+    world.relay.set_assignment_active(world.assignment_id, False)
+    wait_for(lambda: keys_down(world.xvfb.display) == 0, 10, message="Control to be released")
     viewer.close()
 
 
