@@ -8,11 +8,14 @@ from __future__ import annotations
 
 
 def agent_version() -> str:
-    """The version this agent reports at enrolment and in HELLO: the installed distribution's,
-    or the source tree's when it runs from a checkout that was never installed."""
+    """The version this agent reports at enrolment and in HELLO: the installed distribution's
+    (``tessera-agent``, the wheel the Portal serves, else the whole ``tessera``), or the source
+    tree's when it runs from a checkout that was never installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        return version("tessera")
-    except PackageNotFoundError:
-        return "0.1.0+source"
+    for distribution in ("tessera-agent", "tessera"):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            pass
+    return "0.1.0+source"

@@ -137,3 +137,6 @@ def register_commands(app) -> None:
     from app.assignments.cli import register as register_assignment_commands
 
     register_assignment_commands(app)  # tessera assign, tessera check-permissions
+    from app.downloads.cli import register as register_download_commands
+
+    register_download_commands(app)  # tessera agent build-wheel

@@ -66,9 +66,10 @@ class Config:
         self.SIGNIN_SLOWDOWN_MAX = float(env("TESSERA_SIGNIN_SLOWDOWN_MAX", "5"))
         # Agent enrolment (POST /api/v1/agent/enroll): attempts per client address.
         self.AGENT_ENROLL_LIMIT = env("TESSERA_AGENT_ENROLL_LIMIT", "30 per minute")
-        # What the Linux installer's pip installs: the distribution name on PyPI, or a wheel's
-        # URL (e.g. one served next to the Portal).
-        self.AGENT_PIP_SPEC = env("TESSERA_AGENT_PIP_SPEC", "tessera")
+        # The Linux installer installs the agent wheel this Portal builds and serves
+        # (app/downloads/agent_wheel.py). Set this only to make it pip-install something else
+        # instead: a wheel's URL, or a requirement on an index the devices trust.
+        self.AGENT_PIP_SPEC = env("TESSERA_AGENT_PIP_SPEC", "")
         # The relay (docs/protocol.md): a PING to every peer this often, and a peer that sends
         # nothing (not even a PONG) for this long is closed with 4011.
         self.RELAY_PING_EVERY = float(env("TESSERA_RELAY_PING_EVERY", "25"))

@@ -370,11 +370,18 @@ def _comment(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)[:200]
 
 
-def linux_installer(package: Package, portal_url: str, agent_pip_spec: str) -> str:
+def linux_installer(package: Package, portal_url: str, *, wheel_url: str = "",
+                    wheel_file: str = "", wheel_sha256: str = "", agent_pip_spec: str = "") -> str:
     """The Linux installer script for ``package``: every value is shell-quoted.
-    ``agent_pip_spec`` is what pip installs (config ``AGENT_PIP_SPEC``)."""
+
+    By default the script downloads the agent wheel the Portal serves (``wheel_url``, see
+    ``app/downloads/agent_wheel.py``) as ``wheel_file``, checks it against ``wheel_sha256``
+    and pip-installs that file. A non-empty ``agent_pip_spec`` (config ``AGENT_PIP_SPEC``)
+    is installed instead; the device's ``TESSERA_AGENT_PIP_SPEC`` overrides both."""
     from flask import render_template
 
+    if not agent_pip_spec and not (wheel_url and wheel_file and wheel_sha256):
+        raise ValueError("the installer needs the agent wheel's address and checksum, or a pip spec")
     return render_template(
         "downloads/install-linux.sh",
         package_comment=_comment(package.name),
@@ -382,6 +389,9 @@ def linux_installer(package: Package, portal_url: str, agent_pip_spec: str) -> s
         portal_url=shlex.quote(portal_url.rstrip("/")),
         enrollment_key=shlex.quote(package.enrollment_key),
         agent_pip_spec=shlex.quote(agent_pip_spec),
+        agent_wheel_url=shlex.quote(wheel_url),
+        agent_wheel_file=shlex.quote(wheel_file),
+        agent_wheel_sha256=shlex.quote(wheel_sha256),
     )
 
 

@@ -1,19 +1,22 @@
 """Downloads pages: the deployment package listing, add/edit, details with the per-platform
-installers, the Linux installer script, the installer link (renew), revoke and remove; and the
-public installer-link page with its "I understand" step.
+installers, the Linux installer script, the installer link (renew), revoke and remove; the
+public installer-link page with its "I understand" step; and the agent wheel the installer
+downloads (``app.downloads.agent_wheel``).
 
 Thin views: forms in, ``app.downloads.services`` does the rules, pages out. Administrators and
-up (``packages.manage``); the link pages are public, their random token is the key.
+up (``packages.manage``); the link pages are public, their random token is the key; the agent
+wheel is public (it holds no secret).
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, make_response, redirect, request, url_for
+from flask import (Blueprint, current_app, flash, g, make_response, redirect, request, send_file,
+                   url_for)
 
 from app.access import requires
 from app.common.forms import choices
 from app.common.listing import Listing
 from app.common.templating import render
-from app.downloads import services
+from app.downloads import agent_wheel, services
 from app.downloads.forms import ConfirmForm, PackageForm, RevokeForm, UnderstandForm
 from app.errors import Conflict, NotFound, TesseraError, ValidationError
 from app.extensions import db
@@ -149,7 +152,13 @@ def install_linux(package_id: int):
 
 
 def _script_response(package: Package):
-    script = services.linux_installer(package, _portal_url(), current_app.config["AGENT_PIP_SPEC"])
+    pip_spec = current_app.config.get("AGENT_PIP_SPEC") or ""
+    wheel = {}
+    if not pip_spec:  # the agent this Portal serves, built on first use
+        built = agent_wheel.wheel_for_app(current_app)
+        wheel = {"wheel_url": _agent_wheel_url(built.filename), "wheel_file": built.filename,
+                 "wheel_sha256": built.sha256}
+    script = services.linux_installer(package, _portal_url(), agent_pip_spec=pip_spec, **wheel)
     response = make_response(script + "\n")
     response.headers["Content-Type"] = "text/x-shellscript; charset=utf-8"
     response.headers["Content-Disposition"] = (
@@ -157,6 +166,29 @@ def _script_response(package: Package):
     # The script carries the enrolment key: never kept by a shared cache.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _agent_wheel_url(filename: str) -> str:
+    """The wheel's address under the Portal's configured address, as the agent builds its own
+    addresses (BASE_URL names the application root, any path prefix included)."""
+    path = url_for("downloads.agent_download", filename=filename)
+    return _portal_url() + path[len(request.script_root):]
+
+
+@bp.get("/agent/<filename>")
+def agent_download(filename: str):
+    """The Host agent wheel the Linux installer downloads. Public: the installer runs on a
+    machine without a session, and the wheel holds no secret (the enrolment key is in the
+    script). Any name but the current build's is a 404."""
+    if filename != agent_wheel.current_filename():
+        raise NotFound("There is no such agent download; download the installer again.")
+    wheel = agent_wheel.wheel_for_app(current_app)
+    if wheel.filename != filename:  # the sources changed a moment ago
+        raise NotFound("There is no such agent download; download the installer again.")
+    # The file name changes with every change of the sources: a day's caching is safe.
+    return send_file(wheel.path, mimetype=agent_wheel.MIMETYPE, as_attachment=True,
+                     download_name=wheel.filename, etag=wheel.sha256, conditional=True,
+                     max_age=24 * 3600)
 
 
 @bp.post("/<int:package_id>/link/renew")

@@ -5,18 +5,25 @@
 #
 # Run it as root:  sudo bash tessera-agent-install-linux.sh
 #
-# It installs the agent into a Python virtual environment in /opt/tessera-agent, writes the
-# Portal address and this package's enrolment key to /etc/tessera/agent.conf (readable by root
-# only), and enables the tessera-agent systemd service, which enrols this device on its first
-# start. Running it again updates the agent and the configuration.
+# It downloads the agent from the Portal (a wheel, checked against the SHA-256 below), installs
+# it into a Python virtual environment in /opt/tessera-agent (its dependencies come from this
+# machine's pip index), writes the Portal address and this package's enrolment key to
+# /etc/tessera/agent.conf (readable by root only), and enables the tessera-agent systemd
+# service, which enrols this device on its first start. Running it again updates the agent and
+# the configuration.
 #
 # Environment (optional):
-#   TESSERA_AGENT_PIP_SPEC  what pip installs instead of the default below (a wheel file or URL)
+#   TESSERA_AGENT_PIP_SPEC  what pip installs instead of the Portal's wheel (a file, URL or name)
 #   TESSERA_INSTALL_ROOT    install under this directory instead of / (for packaging and tests)
 set -euo pipefail
 
 PORTAL_URL={{ portal_url }}
 ENROLLMENT_KEY={{ enrollment_key }}
+# The agent this Portal serves, and the SHA-256 the download must have.
+AGENT_WHEEL_URL={{ agent_wheel_url }}
+AGENT_WHEEL_FILE={{ agent_wheel_file }}
+AGENT_WHEEL_SHA256={{ agent_wheel_sha256 }}
+# Set only when the Portal's administrator chose another pip requirement for the agent.
 DEFAULT_PIP_SPEC={{ agent_pip_spec }}
 AGENT_PIP_SPEC="${TESSERA_AGENT_PIP_SPEC:-$DEFAULT_PIP_SPEC}"
 ROOT="${TESSERA_INSTALL_ROOT:-}"
@@ -37,12 +44,41 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
   || fail "Python 3.11 or later is required"
 command -v systemctl >/dev/null 2>&1 || fail "systemd (systemctl) is required"
 
+if [ -n "$AGENT_PIP_SPEC" ]; then
+  AGENT_TARGET="$AGENT_PIP_SPEC"
+else
+  # Downloaded and checked before anything is installed: a bad download changes nothing.
+  echo "Downloading the agent from $AGENT_WHEEL_URL"
+  download_dir="$(mktemp -d)"
+  trap 'rm -rf "$download_dir"' EXIT
+  AGENT_TARGET="$download_dir/$AGENT_WHEEL_FILE"
+  # python3 (required above) rather than curl or wget, which a minimal system may lack.
+  python3 - "$AGENT_WHEEL_URL" "$AGENT_TARGET" "$AGENT_WHEEL_SHA256" <<'PY' \
+    || fail "the agent was not installed"
+import hashlib, sys, urllib.request
+
+url, path, expected = sys.argv[1:4]
+digest = hashlib.sha256()
+try:
+    with urllib.request.urlopen(url, timeout=120) as answer, open(path, "wb") as out:
+        for block in iter(lambda: answer.read(1 << 16), b""):
+            digest.update(block)
+            out.write(block)
+except OSError as exc:
+    sys.exit(f"Tessera agent installer: could not download {url}: {exc}")
+if digest.hexdigest() != expected:
+    sys.exit(f"Tessera agent installer: the download from {url} has SHA-256 "
+             f"{digest.hexdigest()}, not the expected {expected}")
+PY
+fi
+
 echo "Installing the Tessera agent into $PREFIX"
 python3 -m venv "$PREFIX" \
   || fail "could not create a virtual environment (install your distribution's python3-venv package)"
 "$PREFIX/bin/pip" install --quiet --upgrade pip || fail "could not update pip"
-"$PREFIX/bin/pip" install --quiet --upgrade "$AGENT_PIP_SPEC" \
-  || fail "could not install the agent ($AGENT_PIP_SPEC)"
+# The agent's dependencies come from this machine's configured pip index.
+"$PREFIX/bin/pip" install --quiet --upgrade "$AGENT_TARGET" \
+  || fail "could not install the agent ($AGENT_TARGET)"
 
 echo "Writing $CONF_FILE"
 mkdir -p "$CONF_DIR"

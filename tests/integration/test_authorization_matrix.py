@@ -169,6 +169,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("downloads.link", "GET"): PUBLIC,  # the random link token is the key
     ("downloads.link", "POST"): PUBLIC,
     ("downloads.link_install_linux", "GET"): PUBLIC,
+    ("downloads.agent_download", "GET"): PUBLIC,  # the installer fetches it without a session
     ("downloads.details", "GET"): ADMIN,
     ("downloads.edit", "GET"): ADMIN,
     ("downloads.edit", "POST"): ADMIN,
@@ -302,6 +303,7 @@ SAMPLE_VALUES: dict[tuple[str, str] | str, str] = {
     "kind": "wide",
     "token": "not-a-real-token",
     "link_token": "not-a-real-link-token",
+    "filename": "tessera_agent-0.0.0-py3-none-any.whl",  # not the current build: 404
 }
 
 # Routes whose answer to another account's ids is not a 404/403 but a refusal shown some other

@@ -255,7 +255,12 @@ exit 0
     assert "WantedBy=multi-user.target" in unit
     calls = log.read_text()
     assert f"python3 -m venv {root}/opt/tessera-agent" in calls
-    assert "pip install --quiet --upgrade tessera" in calls
+    # The Portal's own wheel (tests/integration/test_agent_download.py downloads it for real),
+    # never a name on a public index.
+    wheel = re.search(r"^python3 - (http://localhost/downloads/agent/\S+) (\S+/(tessera_agent-\S+\.whl)) "
+                      r"([0-9a-f]{64})$", calls, re.M)
+    assert wheel, calls
+    assert f"pip install --quiet --upgrade {wheel.group(2)}\n" in calls
     assert "systemctl" not in calls  # under an install root the service is not started
 
 
