@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.relay_harness import free_port, wait_until_up as _wait_until_up  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SmtpSink:
@@ -72,22 +68,6 @@ class LiveServer:
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout
-
-
-def _wait_until_up(url: str, process, timeout=30.0):
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"tessera run exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the live server did not come up")
 
 
 @pytest.fixture
