@@ -1,11 +1,13 @@
 """``tessera-agent``: the Host agent's command line (also ``python -m agents.host``).
 
-    tessera-agent --server URL --enroll-key KEY [--state-dir DIR] [--display :N]
+    tessera-agent --server URL --enroll-key KEY [--state-dir DIR] [--display :N|auto]
     tessera-agent --config /etc/tessera/agent.conf
 
 The Linux installer (``templates/downloads/install-linux.sh``) runs the second form from a
-systemd unit. Exit status: 0 stopped (SIGTERM/SIGINT), 2 unusable configuration or enrolment
-refused for good, 3 the device was revoked (the unit does not restart the agent for 2 or 3).
+systemd unit, as root and without ``$DISPLAY``: the display is then ``auto``
+(``xsession.discover``). Exit status: 0 stopped (SIGTERM/SIGINT), 2 unusable configuration or
+enrolment refused for good, 3 the device was revoked (the unit does not restart the agent for 2
+or 3).
 """
 from __future__ import annotations
 
@@ -31,7 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state-dir", dest="state_dir",
                         help="where the device token is kept (default /var/lib/tessera-agent "
                              "for root, else ~/.local/state/tessera-agent)")
-    parser.add_argument("--display", help="the X display to share (default $DISPLAY, else :0)")
+    parser.add_argument("--display", help="the X display to share, :N, or auto: the active desktop "
+                                          "session's display (else the login screen's) and its "
+                                          "Xauthority, followed as users log in and out "
+                                          "(default $DISPLAY, else auto)")
     parser.add_argument("--config", help="a configuration file (portal_url = ..., "
                                          "enrollment_key = ...), e.g. /etc/tessera/agent.conf")
     parser.add_argument("--hardware-id", dest="hardware_id", help=argparse.SUPPRESS)

@@ -15,6 +15,11 @@ One connection is a :class:`Connection` (names from ``docs/protocol.md``):
   lock state changes.
 * Text copied on the machine goes to the viewers (``clipboard.X11Clipboard.watch``).
 
+With ``display = auto`` the agent finds the display itself (``xsession.discover``: the active
+session's, else the login screen's) before it opens the desktop, and looks again every few
+seconds while connected: when the choice changes (a user logged in, or out), or the X server
+goes away, the connection ends and the agent comes back on the display found then.
+
 How a connection ends decides what happens next (close codes of ``docs/protocol.md``):
 revoked (4004) stops the agent for good and says so; pending (4003), replaced (4008) and an
 unsupported version (4002) retry slowly; an unknown token (4001, e.g. the device was removed)
@@ -35,6 +40,7 @@ from typing import Callable
 from agents import agent_version
 from agents.common import protocol as P
 from agents.common.transport import Backoff, Transport, TransportClosed, WebsocketTransport
+from agents.host import xsession
 from agents.host.capture import RateGovernor, X11Capture
 from agents.host.desktop import current_session, hostname, os_description
 from agents.host.frames import ScreenEncoder, split_payloads
@@ -46,6 +52,7 @@ log = logging.getLogger("tessera.agent")
 EXIT_OK, EXIT_CONFIG, EXIT_REVOKED = 0, 2, 3
 MAX_IN_FLIGHT = 2           # docs/protocol.md: unacknowledged frame updates per agent
 STATUS_EVERY = 5.0          # seconds between checks of the logged-in user and lock state
+                            # (and, with display = auto, of which display to share)
 MONITORS_EVERY = 5.0        # seconds between checks of the monitor layout
 STABLE_AFTER = 10.0         # a connection that lasted this long resets the backoff
 
@@ -217,6 +224,7 @@ class PointerReader:
 class Agent:
     def __init__(self, config: AgentConfig, *, transport: Transport | None = None,
                  desktop_factory: Callable[[str], Desktop] = open_x11_desktop,
+                 discover: Callable[[], xsession.FoundDisplay] = xsession.discover,
                  enroller: Callable[[AgentConfig, str], tuple[int, str, str]] = enrol,
                  sleep: Callable[[float], bool] | None = None, backoff: Backoff | None = None,
                  fast_fps: float = 30.0, idle_fps: float = 2.0):
@@ -224,6 +232,9 @@ class Agent:
         self.state = StateDir(config.state_dir)
         self.transport = transport or WebsocketTransport()
         self.desktop_factory = desktop_factory
+        self.discover = discover
+        self.follows = config.display == xsession.AUTO   # find the display, and follow it
+        self.display: str | None = None                  # the display of the open desktop
         self.enroller = enroller
         self.backoff = backoff or Backoff()
         self.fast_fps, self.idle_fps = fast_fps, idle_fps
@@ -306,14 +317,43 @@ class Agent:
     def _ensure_desktop(self) -> bool:
         if self.desktop is not None:
             return True
+        display = self.config.display
+        if self.follows:
+            try:
+                found = self.discover()
+                # Before the desktop's X connections open (and none of the old one's is left).
+                xsession.adopt(found, self.state.path / "xauthority")
+            except xsession.NoDisplay as exc:  # boot, a display manager restarting, Wayland
+                self._wait(self.backoff.next_delay(), f"no X display to share: {exc}")
+                return False
+            except Exception as exc:  # noqa: BLE001 - odd /proc or loginctl, a full disk: retry
+                log.exception("finding the X display failed")
+                self._wait(self.backoff.next_delay(), f"finding the X display failed: {exc}")
+                return False
+            display = found.display
+            log.info("sharing display %s: %s", display, found.describe())
         try:
-            self.desktop = self.desktop_factory(self.config.display)
+            self.desktop = self.desktop_factory(display)
         except Exception as exc:  # noqa: BLE001 - X not up yet (boot, display manager restart)
-            self._wait(self.backoff.next_delay(), f"cannot open the X display {self.config.display}: {exc}")
+            self._wait(self.backoff.next_delay(), f"cannot open the X display {display}: {exc}")
             return False
+        self.display = display
         if self.desktop.clipboard is not None:
             self.desktop.clipboard.watch(self._local_clipboard)
         return True
+
+    def desktop_moved(self) -> str | None:
+        """With ``display = auto``: the display discovery picks now, when it is not the one
+        shared; else None (also when nothing can be found now: the open desktop may still
+        work, and capture notices when it does not)."""
+        if not self.follows or self.display is None:
+            return None
+        try:
+            found = self.discover()
+        except Exception as exc:  # noqa: BLE001 - NoDisplay, or /proc and loginctl misbehaving
+            log.debug("display discovery: %s", exc)
+            return None
+        return found.display if found.display != self.display else None
 
     def _local_clipboard(self, text: str) -> None:
         connection = self.connection
@@ -339,6 +379,10 @@ class Agent:
             # The X server went away under us: build the desktop again before reconnecting.
             self.desktop.close()
             self.desktop = None
+            self.display = None
+        if connection.moved_to is not None and not self.stopping:
+            log.info("the desktop is now on display %s: reconnecting there", connection.moved_to)
+            return
         self._after_close(closed, lived=time.monotonic() - started)
 
     def _after_close(self, closed: TransportClosed, lived: float) -> None:
@@ -382,6 +426,7 @@ class Connection:
         self.compressor = P.StreamCompressor()
         self.closed = threading.Event()
         self.desktop_failed = False
+        self.moved_to: str | None = None   # display = auto: the display to share instead
         self._lock = threading.Condition()
         self._seq = 0
         self._in_flight: deque[int] = deque()
@@ -627,6 +672,8 @@ class Connection:
                 if now >= next_status:
                     next_status = now + STATUS_EVERY
                     self._check_status()
+                    if self._follow_desktop():
+                        return
                 forced = set()
                 if now >= next_monitors:
                     next_monitors = now + MONITORS_EVERY
@@ -676,6 +723,16 @@ class Connection:
         self.encoders = {s.index: ScreenEncoder(s.width, s.height) for s in self.screens}
         log.info("monitors changed: %s", ", ".join(f"{s.width}x{s.height}" for s in self.screens))
         self._try_send(self._screen_info())
+
+    def _follow_desktop(self) -> bool:
+        """display = auto: end this connection when another display should be shared now."""
+        moved_to = self.agent.desktop_moved()
+        if moved_to is None:
+            return False
+        self.moved_to = moved_to
+        self.desktop_failed = True
+        self.close(P.CloseCode.GOING_AWAY, f"the desktop moved to display {moved_to}")
+        return True
 
     def _check_status(self) -> None:
         session = self.desktop.session()

@@ -61,7 +61,11 @@ def make_opaque(frame: bytearray) -> bytearray:
 
 
 class X11Capture:
-    """Grabs X11 monitors through ``mss``. Not thread-safe: one capture thread uses it."""
+    """Grabs X11 monitors through ``mss``. Not thread-safe: one capture thread uses it.
+
+    mss connects through libxcb (or libX11), which takes the cookie from ``$XAUTHORITY`` when
+    it connects, here and when :meth:`open` reconnects; with ``display = auto`` the agent has
+    set it (``xsession.adopt``) before building this."""
 
     def __init__(self, display: str):
         self.display = display

@@ -38,6 +38,11 @@ class ClipboardUnavailable(RuntimeError):
 
 
 class X11Clipboard:
+    """xclip runs with the environment as it is when this is built, ``DISPLAY`` set to the
+    display (with ``display = auto``, ``XAUTHORITY`` is the agent's copy of the display's
+    cookie, ``xsession.adopt``); the watching connection is python-xlib's, which reads
+    ``$XAUTHORITY`` when it connects."""
+
     def __init__(self, display: str, *, xclip: str | None = None):
         self.display = display
         self.xclip = xclip or shutil.which("xclip")

@@ -2,7 +2,8 @@
 whether it is locked.
 
 ``agent.Agent`` reports these in ``HELLO`` and, when they change, ``STATUS``
-(``docs/protocol.md``); ``power.PowerActions`` uses the session to lock it or log it out.
+(``docs/protocol.md``); ``power.PowerActions`` uses the session to lock it or log it out;
+``xsession`` asks logind which display is the one in front of the user.
 The session comes from systemd-logind (``loginctl``), the usual source on Linux desktops; an X
 server that belongs to no logind session (Xvfb, a kiosk started by hand) counts as the session
 of the user who owns its socket, never locked.
@@ -17,7 +18,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 Runner = Callable[[list[str]], subprocess.CompletedProcess]
 
@@ -54,7 +55,7 @@ def hostname() -> str:
 
 def display_number(display: str) -> int | None:
     """``":1"``, ``":1.0"``, ``"unix:1"`` -> 1; None for a remote or odd display name."""
-    match = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display.strip())
+    match = re.fullmatch(r"(?:unix)?:(\d{1,5})(?:\.\d{1,5})?", display.strip())
     return int(match.group(1)) if match else None
 
 
@@ -74,22 +75,33 @@ def _parse_properties(text: str) -> dict[str, str]:
     return props
 
 
+# A session id as logind makes them ("3", "c2"): anything else in loginctl's listing is not
+# passed on as an argument (it could start with "-").
+_SESSION_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
+
+
+def logind_sessions(runner: Runner = run_command,
+                    properties: tuple[str, ...] = ("Display", "Name", "LockedHint", "State"),
+                    ) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each logind session as (its id, the asked ``loginctl show-session`` properties), one
+    ``show-session`` at a time; nothing when logind cannot be asked (no systemd)."""
+    listing = runner(["loginctl", "list-sessions", "--no-legend", "--no-pager"])
+    if listing.returncode != 0:
+        return
+    asked = [arg for name in properties for arg in ("-p", name)]
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if not fields or not _SESSION_ID.fullmatch(fields[0]):
+            continue
+        shown = runner(["loginctl", "show-session", fields[0], "--no-pager", *asked])
+        if shown.returncode == 0:
+            yield fields[0], _parse_properties(shown.stdout)
+
+
 def logind_session(display: str, runner: Runner = run_command) -> DesktopSession | None:
     """The logind session whose X display is ``display``, or None."""
     wanted = display_number(display)
-    listing = runner(["loginctl", "list-sessions", "--no-legend", "--no-pager"])
-    if listing.returncode != 0:
-        return None
-    for line in listing.stdout.splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        session_id = fields[0]
-        shown = runner(["loginctl", "show-session", session_id, "--no-pager",
-                        "-p", "Display", "-p", "Name", "-p", "LockedHint", "-p", "State"])
-        if shown.returncode != 0:
-            continue
-        props = _parse_properties(shown.stdout)
+    for session_id, props in logind_sessions(runner):
         if props.get("Display") and display_number(props["Display"]) == wanted \
                 and props.get("State") != "closing":
             return DesktopSession(session_id, props.get("Name", ""), props.get("LockedHint") == "yes")

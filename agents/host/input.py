@@ -102,7 +102,9 @@ class InputError(RuntimeError):
 
 class X11Input:
     """Injects pointer and key events on one X display. Thread-safe (one lock): the agent's
-    receive thread calls it, and ``release_all`` may come from the connection's teardown."""
+    receive thread calls it, and ``release_all`` may come from the connection's teardown.
+    python-xlib reads ``$XAUTHORITY`` (``os.environ``) when it connects: with ``display =
+    auto`` the agent has set it (``xsession.adopt``) before building this."""
 
     def __init__(self, display: str):
         from Xlib import X, display as xdisplay, error as xerror

@@ -13,6 +13,9 @@ The state directory holds:
                   does not enrol itself again on its next start (enrolling again with the same
                   hardware id would bring a revoked device back; an administrator removes this
                   file on purpose when that is wanted)
+``xauthority``    with ``display = auto``: the cookie of the display found, copied for the
+                  agent's own X connections (``xsession.adopt``; mode 600; absent when the
+                  display needs no cookie)
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 MACHINE_ID = Path("/etc/machine-id")
+AUTO = "auto"   # the display: find it (agents/host/xsession.py)
 SYSTEM_STATE_DIR = Path("/var/lib/tessera-agent")
 
 
@@ -38,7 +42,7 @@ class AgentConfig:
     server: str              # the Portal's base URL, e.g. https://support.example.com
     enrollment_key: str      # may be empty once the device holds a token
     state_dir: Path
-    display: str
+    display: str             # ":N", or "auto": find the desktop (agents/host/xsession.py)
     hardware_id: str = ""    # empty: derived from /etc/machine-id (tests set one per agent)
 
     @property
@@ -98,7 +102,9 @@ def build_config(*, server: str | None = None, enroll_key: str | None = None,
                  state_dir: str | None = None, display: str | None = None,
                  config_file: str | None = None, hardware_id: str | None = None,
                  environ: dict[str, str] | None = None) -> AgentConfig:
-    """The command line wins over the configuration file, which wins over the environment."""
+    """The command line wins over the configuration file, which wins over the environment.
+    Without a display anywhere (a systemd service has no ``$DISPLAY``) the display is
+    ``auto``: the agent finds the desktop's display and its Xauthority itself."""
     environ = os.environ if environ is None else environ
     from_file = read_config_file(Path(config_file)) if config_file else {}
 
@@ -114,7 +120,9 @@ def build_config(*, server: str | None = None, enroll_key: str | None = None,
     if not server:
         raise ConfigError("no server: pass --server URL or set portal_url in the configuration file")
     state = pick(state_dir, ("state_dir",))
-    shown = pick(display, ("display",)) or environ.get("DISPLAY") or ":0"
+    shown = (pick(display, ("display",)) or environ.get("DISPLAY") or AUTO).strip()
+    if shown.lower() == AUTO:
+        shown = AUTO
     return AgentConfig(
         server=normalise_server(server),
         enrollment_key=pick(enroll_key, _KEY_KEYS),

@@ -48,9 +48,16 @@ def test_command_line_wins_over_the_configuration_file(tmp_path):
     assert (config.server, config.enrollment_key, config.display) == ("https://b.example", "from-cli", ":9")
 
 
-def test_display_defaults_to_the_environment_then_to_zero(tmp_path):
+def test_display_defaults_to_the_environment_then_to_finding_it(tmp_path):
     assert build_config(server="http://h", state_dir=str(tmp_path), environ={"DISPLAY": ":4"}).display == ":4"
-    assert build_config(server="http://h", state_dir=str(tmp_path), environ={}).display == ":0"
+    # The installer's systemd unit has no DISPLAY: the agent finds the desktop (xsession.py).
+    assert build_config(server="http://h", state_dir=str(tmp_path), environ={}).display == "auto"
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[agent]\nportal_url = https://a.example\ndisplay = Auto\n")
+    assert build_config(config_file=str(conf), state_dir=str(tmp_path),
+                        environ={"DISPLAY": ":4"}).display == "auto"
+    assert build_config(server="http://h", display="auto", state_dir=str(tmp_path),
+                        environ={"DISPLAY": ":4"}).display == "auto"
 
 
 @pytest.mark.parametrize("server, problem", [
