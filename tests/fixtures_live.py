@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -163,71 +162,17 @@ def pytest_runtest_makereport(item, call):
 # --- Xvfb (the Host agent's tests) -----------------------------------------------------------
 
 
-class XServer:
-    """A running Xvfb: ``display`` (e.g. ``":7"``), its ``env`` for child processes, and
-    ``run(*args)`` for X clients (xsetroot, xdotool, ...)."""
-
-    def __init__(self, display: str, process):
-        self.display, self.process = display, process
-        self.env = {**os.environ, "DISPLAY": display}
-
-    def run(self, *args: str, timeout: float = 20.0) -> str:
-        done = subprocess.run(list(args), env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
-        assert done.returncode == 0, f"{args[0]} failed: {done.stderr}"
-        return done.stdout
-
-
-def _free_display() -> int:
-    """A display number with neither a lock file nor a socket (several Xvfbs run in parallel
-    under pytest-xdist)."""
-    import random
-
-    for number in random.Random().sample(range(20, 600), 200):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
-            return number
-    raise RuntimeError("no free X display number")
-
-
-def _x_accepts(socket_path: Path, process, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(str(socket_path))
-                return True
-            except OSError:
-                time.sleep(0.05)
-    return False
-
-
 @pytest.fixture
 def xvfb(monkeypatch):
-    """``Xvfb :N -screen 0 1280x800x24`` on a free display, with DISPLAY set for the test.
-    ``-noreset``: without it Xvfb resets (root background and all) whenever its last client
-    disconnects, e.g. right after ``xsetroot`` exits."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
+    """``Xvfb :N -screen 0 1280x800x24`` on a free display (``tests/x11_harness.start_xvfb``),
+    with DISPLAY set for the test."""
+    from tests.x11_harness import start_xvfb
+
+    if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian: apt install xvfb; scripts/install-system-deps)")
-    for attempt in range(5):
-        number = _free_display()
-        process = subprocess.Popen([binary, f":{number}", "-screen", "0", "1280x800x24",
-                                    "-noreset", "-nolisten", "tcp"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if _x_accepts(Path(f"/tmp/.X11-unix/X{number}"), process):
-            break
-        process.kill()
-        process.wait()
-    else:
-        raise RuntimeError("Xvfb did not start on any of five display numbers")
-    server = XServer(f":{number}", process)
+    server = start_xvfb("1280x800x24")
     monkeypatch.setenv("DISPLAY", server.display)
     try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()

@@ -8,23 +8,20 @@ revoked device's agent stops and says why.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-import relay_ext
 from agents.common import protocol as p
-from agents.host.capture import X11Capture
 from tests.fixtures_live import ROOT, _wait_until_up, free_port
 from tests.integration.relay_world import RelayServer, wait_for
 from tests.integration.test_agent_x11 import Xev
+from tests.x11_harness import AgentProcess, enrolment_key, screen_now
 
 pytest.importorskip("websockets")
 
@@ -91,40 +88,6 @@ class Server:
             self.engine.dispose()
 
 
-class AgentProcess:
-    """``tessera-agent`` (the console script when installed, else ``python -m agents.host``)."""
-
-    def __init__(self, server: Server, key: str, display: str, tmp: Path):
-        self.state_dir = tmp / "agent-state"
-        self.log_path = tmp / "agent.log"
-        script = Path(sys.executable).parent / "tessera-agent"
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "agents.host"]
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
-                       "--display", display, "--hardware-id", uuid.uuid4().hex],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "DISPLAY": display})
-
-    def device_id(self, timeout=20.0) -> int:
-        meta = self.state_dir / "device.json"
-        wait_for(meta.exists, timeout, message=f"the agent to enrol; its log:\n{self.output()}")
-        return json.loads(meta.read_text())["device_id"]
-
-    def output(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
 @pytest.fixture
 def world(xvfb, tmp_path):
     if shutil.which("xsetroot") is None:
@@ -134,13 +97,7 @@ def world(xvfb, tmp_path):
     agents = []
 
     def start_agent(enrolment_state="enrolled"):
-        from app.downloads.services import PackageData, create_package
-        from app.models import EnrolmentState
-
-        with server.app.app_context():
-            package = create_package(account_id, PackageData(
-                name=f"Linux {uuid.uuid4().hex[:6]}", enrolment_state=EnrolmentState(enrolment_state)))
-            key, package_id = package.enrollment_key, package.id
+        key, package_id = enrolment_key(server.app, account_id, enrolment_state)
         agent = AgentProcess(server, key, xvfb.display, tmp_path)
         agent.package_id = package_id
         agents.append(agent)
@@ -168,15 +125,6 @@ def open_viewer(world, device_id):
 def wait_online(world, device_id, agent):
     wait_for(lambda: world.relay.device_row(device_id).online, 20,
              message=f"the device to be online; agent log:\n{agent.output()}")
-
-
-def screen_now(display) -> bytes:
-    capture = X11Capture(display)
-    try:
-        [screen] = capture.screens()
-        return relay_ext.bgra_to_rgba(bytes(capture.grab(screen)))
-    finally:
-        capture.close()
 
 
 def viewer_shows(viewer, expected: bytes, timeout=15.0) -> None:
