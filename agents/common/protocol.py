@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Iterable, Protocol as _Protocol, Union
 
+import relay_ext
+
 PROTOCOL_VERSION = 1
 
 MAX_AGENT_MESSAGE = 16 * 1024 * 1024
@@ -493,9 +495,10 @@ def decode_rects(payload) -> list[Rect]:
             palette = bytes(r.take(n * 4))
             bits = palette_bits(n)
             indices = bytes(r.take(packed_size(w * h, bits)))
-            if n < (1 << bits) and max(unpack_indices(indices, w, h, bits)) >= n:
-                raise _malformed("a palette index is beyond the palette")
-            rects.append(PaletteRect(x, y, w, h, palette, indices))
+            rect = PaletteRect(x, y, w, h, palette, indices)
+            if n < (1 << bits):
+                rect_pixels(rect)  # raises for an index beyond the palette
+            rects.append(rect)
         elif encoding == Encoding.COPY:
             sx, sy = struct.unpack("<HH", r.take(4))
             rects.append(CopyRect(x, y, w, h, sx, sy))
@@ -523,10 +526,10 @@ def rect_pixels(rect: Rect) -> bytes:
     if isinstance(rect, FillRect):
         return rect.color * (rect.width * rect.height)
     if isinstance(rect, PaletteRect):
-        colours = [rect.palette[i:i + 4] for i in range(0, len(rect.palette), 4)]
-        bits = palette_bits(len(colours))
-        return b"".join(colours[i] for i in
-                        unpack_indices(rect.indices, rect.width, rect.height, bits))
+        try:
+            return relay_ext.expand_palette(rect.palette, rect.indices, rect.width * rect.height)
+        except ValueError:
+            raise _malformed("a palette index is beyond the palette") from None
     raise TypeError("a copy rectangle has no pixels of its own")
 
 
