@@ -35,11 +35,10 @@ run: install
 test: install-test
 	bash scripts/run-tests
 
-# Each benchmark prints one JSON object and compares against a peer in the same run.
+# Every benchmark in bench/, each comparing against a peer in the same run, gathered into one
+# JSON object (docs/benchmarks.md).
 bench: install-test
-	$(PY) bench/tiles.py
-	$(PY) bench/listing.py
-	$(PY) bench/permissions.py
+	$(PY) -m bench --json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

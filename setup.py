@@ -68,8 +68,9 @@ setup(
             "playwright>=1.40",
             "requests>=2.31",
             "numpy>=1.26",  # the benchmarks' peer implementations (bench/tiles.py)
+            "websockify>=0.11",  # the relay benchmarks' peer (bench/relay.py, bench/slow_viewer.py)
         ],
-        "bench": ["numpy>=1.26"],
+        "bench": ["numpy>=1.26", "websockify>=0.11"],
         "ldap": ["python-ldap>=3.4"],
     },
     entry_points={"console_scripts": ["tessera=app.cli:main",

@@ -2,9 +2,10 @@
 app bound to it, bulk loading with ``COPY``, a signed-in test client, and p50/p95 timings.
 
 Called by ``bench/listing.py`` and ``bench/permissions.py`` (run as scripts, so they import it
-as ``common`` with ``bench/`` on ``sys.path``). Importing it also puts the repository on
-``sys.path`` and sets a throw-away ``TESSERA_SECRET_KEY``, as every benchmark needs both before
-it imports ``app``.
+as ``common`` with ``bench/`` on ``sys.path``); ``bench/live.py`` imports it for the path and
+the key, and ``bench/slow_viewer.py`` takes ``percentile`` from it. Importing it also puts the
+repository on ``sys.path`` and sets a throw-away ``TESSERA_SECRET_KEY``, as every benchmark
+needs both before it imports ``app``.
 """
 from __future__ import annotations
 
