@@ -10,9 +10,10 @@ everything else.
 Flow control: at most ``IN_FLIGHT`` frame updates are sent and not yet acked. While the viewer
 keeps up, the agent's updates are forwarded as they are (the rectangle bytes the agent sent,
 shared by every viewer); once it has ``IN_FLIGHT`` outstanding, new changes only mark its
-:class:`~app.relay.framebuffer.TileSet`, and when an ack frees a slot one update is built from
-the relay's framebuffer for all dirty tiles. So a slow viewer is about a frame behind, never a
-queue behind, and what the relay holds for it is bounded by the screen size.
+:class:`~app.relay.framebuffer.TileSet`, and it gets one frame at a time until it catches up
+(an ack leaves nothing in flight and nothing dirty): each is built from the relay's framebuffer
+for all dirty tiles when the previous one is acked. So a slow viewer is about a frame behind,
+never a queue behind, and what the relay holds for it is bounded by the screen size.
 
 Called by ``app.relay.views.view``.
 """
@@ -77,6 +78,7 @@ class ViewerConn:
         self.needs_key = True
         self.forward: deque = deque()
         self.in_flight: deque = deque()
+        self.window = IN_FLIGHT  # frames it may have in flight now: 1 while it is behind
         self.last_seq = 0
         self.cursor: p.Cursor | None = None
         self.refused_notice: set[str] = set()
@@ -124,10 +126,13 @@ class ViewerConn:
         if self.needs_key or not fb.complete:
             self.wake.set()  # the key frame it waits for includes this change (and may be due)
             return
-        if not self.tiles and len(self.in_flight) + len(self.forward) < IN_FLIGHT:
+        if not self.tiles and len(self.in_flight) + len(self.forward) < self.window:
             self.forward.append((update.payload, update.keyframe))
         else:
+            # Behind: one frame at a time from now on, each built when the last is acked, so
+            # what it gets is never older than the frame it is painting.
             fb.mark(self.tiles, update.rects)
+            self.window = 1
         self.wake.set()
 
     def terminate(self, code: int, message: str) -> None:
@@ -177,6 +182,8 @@ class ViewerConn:
         if seq in self.in_flight:
             while self.in_flight and self.in_flight.popleft() != seq:
                 pass
+            if not self.in_flight and not self.forward and not self.tiles:
+                self.window = IN_FLIGHT  # caught up
             self.wake.set()
         elif (self.last_seq - seq) % SEQ_MOD >= SEQ_MOD // 2 or self.last_seq == 0:
             raise p.ProtocolError(p.CloseCode.MALFORMED, f"an ACK for frame {seq}, never sent")
@@ -219,7 +226,9 @@ class ViewerConn:
                 if self.cursor is not None:
                     cursor, self.cursor = self.cursor, None
                     channel.send(cursor.encode())
-                while len(self.in_flight) < IN_FLIGHT:
+                # Updates already queued to forward were accepted within IN_FLIGHT; a frame
+                # built from dirty tiles waits for the (smaller) window of a viewer behind.
+                while len(self.in_flight) < (IN_FLIGHT if self.forward else self.window):
                     frame = self._next_frame()
                     if frame is None:
                         break

@@ -157,6 +157,32 @@ def test_a_viewer_that_never_acks_has_two_frames_in_flight_then_gets_one_coalesc
     assert viewer.frames[0] == agent.frames[0]
 
 
+def test_a_viewer_that_fell_behind_gets_one_frame_at_a_time_until_it_catches_up(relay_server):
+    _, _, _, _, agent, viewer = connected_pair(relay_server, size=(640, 128))
+    viewer.auto_ack = False
+    viewer.sync()
+
+    def changes(first, count):
+        for i in range(first, first + count):
+            agent.update([p.FillRect(i % 10 * 64, 0, 64, 64, bytes((i * 20 % 256, 0, 0, 255)))])
+        agent.acked(agent.seq)
+
+    changes(0, 5)
+    for frame in viewer.quiet(1.0, p.FrameUpdate):  # two in flight, the rest dirty
+        viewer.send(p.Ack(frame.seq))
+    coalesced = viewer.expect(p.FrameUpdate)
+    changes(5, 3)  # more changes while that one is unacked: they wait, not a second frame
+    assert viewer.quiet(0.5, p.FrameUpdate) == [], "one frame at a time while behind"
+    viewer.send(p.Ack(coalesced.seq))
+    newest = viewer.expect(p.FrameUpdate)
+    assert viewer.quiet(0.3, p.FrameUpdate) == []
+    viewer.send(p.Ack(newest.seq))  # caught up: nothing in flight, nothing dirty
+    viewer.sync()
+    changes(8, 2)
+    assert len(viewer.quiet(1.0, p.FrameUpdate)) == 2, "caught up: two in flight again"
+    assert viewer.frames[0] == agent.frames[0]
+
+
 def test_a_cumulative_ack_frees_every_earlier_frame(relay_server):
     _, _, _, _, agent, viewer = connected_pair(relay_server)
     viewer.auto_ack = False
