@@ -2,8 +2,8 @@
 the same run. Prints one JSON document.
 
 Run: ``.venv/bin/python bench/tiles.py [--repeat N] [--updates N]`` (numpy is needed for the
-peer and for drawing the frames: ``pip install -e '.[bench]'``). ``tile_diff()`` and
-``compress()`` return the two sections for a caller that gathers every benchmark.
+peer and for drawing the frames: ``pip install -e '.[bench]'``). ``tile_diff()``, ``compress()``
+and ``copies()`` return the sections for a caller that gathers every benchmark.
 
 The frames are synthetic but shaped like a desktop, drawn with numpy (the output says so too):
 a 1920x1080 BGRA screen with a gradient wallpaper, a text window (1140x900, black and blue
@@ -25,6 +25,14 @@ photo window moved across the text window, and a clock tick.
   raw pixels. MB/s counts the raw pixels of the changed tiles, the same figure for both.
   Targets: >= 1.5x smaller at >= 3x the speed. The decoded stream is checked against every
   frame before anything is timed.
+* ``copies``: the Host agent's own encoder (``agents.host.frames.ScreenEncoder``, zstd level 3
+  as on the wire) on the same session with scroll and move detection (``COPY`` rectangles,
+  ``relay_ext.find_copy``) and without: bytes per kind of change, and the agent's time per
+  frame (diff, rectangles and zstd; best of ``--repeat`` runs) for a scroll, a typing frame,
+  a window move, and the text and photo windows replaced by others (nothing to copy: the
+  detection's worst case).
+  The viewer's framebuffer is checked against every frame, with and without. Targets: the
+  scroll and the move >= 5x smaller, typing no slower.
 """
 from __future__ import annotations
 
@@ -173,6 +181,7 @@ class Desktop:
         scrolling = updates * 2 // 10
         moving = updates - typing - scrolling - 1
         steps += ["type"] * typing + ["scroll"] * scrolling + ["move"] * moving + ["clock"]
+        self.kinds = steps
         for step in steps:
             if step == "type":
                 self.typed = sentence[:len(self.typed) + 1]
@@ -397,6 +406,70 @@ def compress(frames: list[bytes], repeat: int = 3, level: int = 3) -> dict:
     }
 
 
+# ---------------------------------------------------------------------------- copies
+
+def copies(frames: list[bytes], kinds: list[str], other: bytes, repeat: int = 5) -> dict:
+    """The agent's encoder with and without COPY detection (module docstring, ``copies``)."""
+    from agents.common import protocol
+    from agents.host.frames import ScreenEncoder, split_payloads
+
+    def updates(detect: bool):
+        """Every update's rectangles, checked against the frames by a viewer, and its bytes."""
+        encoder = ScreenEncoder(W, H, copies=detect)
+        stream = relay_ext.FrameCompressor(3)
+        viewer = bytearray(W * H * 4)
+        sizes: dict[str, int] = {}
+        found = 0
+        for frame, kind in zip(frames, ["key"] + kinds):
+            rects = encoder.keyframe(frame) if kind == "key" else encoder.diff(frame)
+            found += sum(isinstance(r, protocol.CopyRect) for r in rects)
+            for payload in split_payloads(rects):
+                sizes[kind] = sizes.get(kind, 0) + len(stream.compress(payload))
+                protocol.apply_rects(viewer, W, H, protocol.decode_rects(payload))
+            assert bytes(viewer) == relay_ext.bgra_to_rgba(frame), (detect, kind)
+        sizes.pop("key")
+        return {"bytes": sizes, "total_bytes": sum(sizes.values()), "copy_rects": found}
+
+    def frame_ms(prev: bytes, cur: bytes) -> dict:
+        """Best of ``repeat`` with and without, the two taking turns (the machine may be busy)."""
+        best = {True: float("inf"), False: float("inf")}
+        for _ in range(repeat):
+            for detect in (True, False):
+                encoder = ScreenEncoder(W, H, copies=detect)
+                encoder.prev = prev
+                stream = relay_ext.FrameCompressor(3)
+                start = time.perf_counter()
+                for payload in split_payloads(encoder.diff(cur)):
+                    stream.compress(payload)
+                best[detect] = min(best[detect], time.perf_counter() - start)
+        return {"with": round(best[True] * 1000, 2), "without": round(best[False] * 1000, 2)}
+
+    pairs = {kind: kinds.index(kind) + 1 for kind in ("scroll", "type", "move") if kind in kinds}
+    cases = {kind: (frames[i - 1], frames[i]) for kind, i in pairs.items()}
+    cases["new_windows_nothing_to_copy"] = (frames[0], other)
+    timing = {kind: frame_ms(*pair) for kind, pair in cases.items()}
+    with_, without = updates(True), updates(False)
+    smaller = {kind: round(without["bytes"][kind] / with_["bytes"][kind], 1)
+               for kind in without["bytes"]}
+    return {
+        "what": "agents.host.frames.ScreenEncoder (dirty rectangles, fill/palette/raw, zstd 3 "
+                "stream) on the session above, with COPY detection (relay_ext.find_copy) and "
+                "without; ms = the agent's work for one frame (diff, rectangles, zstd), best of "
+                f"{repeat}; new_windows_nothing_to_copy = the key frame against another "
+                "desktop's (other text and photo, same wallpaper)",
+        "implementation": relay_ext.IMPLEMENTATION,
+        "with_detection": with_,
+        "without_detection": without,
+        "smaller_x": smaller,
+        "frame_ms": timing,
+        "targets": {"scroll_smaller_x": 5, "move_smaller_x": 5, "typing_ms_ratio": 1.1},
+        "met": {"scroll_smaller_x": smaller.get("scroll", 0) >= 5,
+                "move_smaller_x": smaller.get("move", 0) >= 5,
+                "typing_ms_ratio": "type" in timing
+                and timing["type"]["with"] <= 1.1 * timing["type"]["without"]},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=30, help="timing runs for tile_diff")
@@ -405,13 +478,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="JSON output (the only kind)")
     options = parser.parse_args()
     started = time.perf_counter()
-    frames = Desktop().session(options.updates)
+    desktop = Desktop()
+    frames = desktop.session(options.updates)
+    kinds = desktop.kinds
     report = {
         "benchmark": "tiles",
         "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
         "relay_ext": relay_ext.IMPLEMENTATION,
         "tile_diff": tile_diff(frames[0], options.repeat),
         "compress": compress(frames, max(1, options.repeat // 10), options.level),
+        "copies": copies(frames, kinds, Desktop(seed=8).session(0)[0], options.repeat),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))

@@ -6,8 +6,9 @@ with the pure-Python twin ``relay_ext/pure.py`` (same API, same results). This m
 whichever is in use; ``IMPLEMENTATION`` says which (``"cython"`` or ``"python"``). Setting
 ``TESSERA_PURE_PYTHON=1`` forces the twin; without a compiled module the twin is used anyway.
 
-Callers: the Host agent (diff and encode captures), the relay (framebuffers, unmasking,
-per-viewer compression) and viewers (decode). Formats: ``docs/protocol.md``.
+Callers: the Host agent (diff and encode captures, find scrolled and moved areas), the relay
+(framebuffers, unmasking, per-viewer compression) and viewers (decode). Formats:
+``docs/protocol.md``.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ dirty_rect = _impl.dirty_rect
 downscale = _impl.downscale
 expand_palette = _impl.expand_palette
 extract_tile = _impl.extract_tile
+find_copy = _impl.find_copy
 palette = _impl.palette
 palette_bits = _impl.palette_bits
 reduce_colours = _impl.reduce_colours
@@ -57,6 +59,6 @@ def implementations() -> dict[str, ModuleType]:
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
     "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
-    "expand_palette", "extract_tile", "implementations", "palette", "palette_bits",
+    "expand_palette", "extract_tile", "find_copy", "implementations", "palette", "palette_bits",
     "reduce_colours", "solid_colour", "unmask",
 ]

@@ -11,6 +11,7 @@ from relay_ext._tiles import dirty_rect as dirty_rect
 from relay_ext._tiles import downscale as downscale
 from relay_ext._tiles import expand_palette as expand_palette
 from relay_ext._tiles import extract_tile as extract_tile
+from relay_ext._tiles import find_copy as find_copy
 from relay_ext._tiles import palette as palette
 from relay_ext._tiles import palette_bits as palette_bits
 from relay_ext._tiles import reduce_colours as reduce_colours

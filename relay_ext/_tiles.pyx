@@ -4,10 +4,10 @@
 
 ``relay_ext/__init__.py`` imports this module (or, without a compiler or with
 ``TESSERA_PURE_PYTHON=1``, its twin ``relay_ext/pure.py``, which has the same API and gives the
-same results). Callers: the Host agent (``changed_tiles`` on every capture, then ``dirty_rect``,
-``solid_colour``, ``palette``, ``extract_tile`` per changed tile), the relay (``apply_tile`` into
-its framebuffer, ``unmask`` for websocket frames) and the viewers. Formats are in
-``docs/protocol.md``.
+same results). Callers: the Host agent (``changed_tiles`` on every capture, ``find_copy`` when
+much changed, then ``dirty_rect``, ``solid_colour``, ``palette``, ``extract_tile`` per changed
+tile), the relay (``apply_tile`` and ``copy_rect`` into its framebuffer, ``unmask`` for websocket
+frames) and the viewers. Formats are in ``docs/protocol.md``.
 
 How the code is shaped (STYLE.md, "The hot path"): every argument is checked while the GIL is
 held, each kernel is a ``noexcept nogil`` C function that only reads and writes memory it was
@@ -30,8 +30,8 @@ MAX_PALETTE = 256
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
     "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
-    "expand_palette", "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour",
-    "unmask",
+    "expand_palette", "extract_tile", "find_copy", "palette", "palette_bits", "reduce_colours",
+    "solid_colour", "unmask",
 ]
 
 
@@ -345,6 +345,366 @@ def copy_rect(frame, width, height, src_x, src_y, x, y, w, h):
         else:
             for r in range(rh):
                 memmove(p + (ry + r) * stride + rx * 4, p + (sy + r) * stride + sx * 4, row_bytes)
+
+
+# ---------------------------------------------------------------------------- copy detection
+# Scrolling and window moves (docs/protocol.md, COPY). Peers either get the moves from the
+# window system (x11vnc's -scrollcopyrect watches XCopyArea through RECORD; DXGI reports move
+# rectangles) or compare pixels (row hashes voting for a vertical offset). Here the pixels are
+# all there is, and both scrolling (dx = 0) and moves in any direction are wanted, so the search
+# starts from an *anchor*: a short run of changed, non-flat pixels of the new frame. Where the
+# same run was in the old frame gives an offset (dx, dy); the offset is checked by growing a
+# rectangle around the anchor where the new frame equals the old one shifted. Scrolling is tried
+# first and costs one 64-byte compare per row of the region; only a few anchors pay for a search
+# of the whole region (about one compare per pixel) for a move.
+
+cdef enum:
+    # Pixels in an anchor run, and the fewest colour changes along it (flat runs match anywhere).
+    ANCHOR = 16
+    ANCHOR_CHANGES = 3
+    # Offsets tried per anchor (the nearest first), and sampled rows per region (six halvings).
+    CANDIDATES = 16
+    SAMPLE_ROWS = 63
+    # Row-span changes looked at on each side of an anchor when choosing the rectangle.
+    BREAKS = 64
+
+
+cdef struct _Search:
+    const unsigned char* prev
+    const unsigned char* cur
+    Py_ssize_t fw, fh, stride
+    Py_ssize_t x, y, w, h          # the region
+    Py_ssize_t* ups                # 3 * (h + 1) each: scratch for _grow
+    Py_ssize_t* downs
+
+
+cdef bint _row_span(const _Search* s, Py_ssize_t r, Py_ssize_t ax, Py_ssize_t dx, Py_ssize_t dy,
+                    Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* span) noexcept nogil:
+    # Row r's run of pixels equal to the shifted old frame around the anchor's columns, inside
+    # [lo, hi); False when the anchor's columns themselves differ (the rectangle cannot go on).
+    cdef const unsigned char* c_row = s.cur + r * s.stride
+    cdef const unsigned char* p_row = s.prev + (r - dy) * s.stride
+    cdef Py_ssize_t left = ax, right = ax + ANCHOR
+    if memcmp(c_row + ax * 4, p_row + (ax - dx) * 4, ANCHOR * 4) != 0:
+        return False
+    if memcmp(c_row + lo * 4, p_row + (lo - dx) * 4, (hi - lo) * 4) == 0:
+        span[0] = lo
+        span[1] = hi
+        return True
+    while left > lo and _load32(c_row + (left - 1) * 4) == _load32(p_row + (left - 1 - dx) * 4):
+        left -= 1
+    while right < hi and _load32(c_row + right * 4) == _load32(p_row + (right - dx) * 4):
+        right += 1
+    span[0] = left
+    span[1] = right
+    return True
+
+
+cdef Py_ssize_t _side(const _Search* s, Py_ssize_t ax, Py_ssize_t ay, Py_ssize_t dx,
+                      Py_ssize_t dy, Py_ssize_t step, Py_ssize_t limit, Py_ssize_t left,
+                      Py_ssize_t right, Py_ssize_t* marks) noexcept nogil:
+    # Rows ay + step, ay + 2 step ... (up to ``limit`` of them) while the anchor's columns match:
+    # the common span of the anchor's row and the first k rows shrinks as k grows; marks gets
+    # (k, left, right) for the largest k of each span. Returns how many marks.
+    cdef Py_ssize_t n = 0, k = 0
+    cdef Py_ssize_t span[2]
+    cdef bint more
+    while True:
+        more = k < limit and _row_span(s, ay + (k + 1) * step, ax, dx, dy, left, right, span)
+        if not more or span[0] != left or span[1] != right:
+            marks[3 * n] = k
+            marks[3 * n + 1] = left
+            marks[3 * n + 2] = right
+            n += 1
+        if not more:
+            return n
+        left, right = span[0], span[1]
+        k += 1
+
+
+cdef Py_ssize_t _grow(const _Search* s, Py_ssize_t ax, Py_ssize_t ay, Py_ssize_t dx,
+                      Py_ssize_t dy, Py_ssize_t* out) noexcept nogil:
+    # The largest rectangle holding the anchor (inside the region, its source inside the frame)
+    # where cur(c, r) == prev(c - dx, r - dy). Going up and going down from the anchor's row,
+    # the span common to the rows so far can only shrink; a rectangle is one choice of how far
+    # to go up and how far down, so the best is among the pairs of span changes (at most BREAKS
+    # evenly spread ones on a side). A row that matches all along costs one memcmp. Returns the
+    # area, 0 if none.
+    cdef Py_ssize_t lo_x = max(s.x, dx), hi_x = min(s.x + s.w, s.fw + dx)
+    cdef Py_ssize_t lo_y = max(s.y, dy), hi_y = min(s.y + s.h, s.fh + dy)
+    cdef Py_ssize_t span[2]
+    cdef Py_ssize_t n_up, n_down, i, j, step_up, step_down, a, b, width, area, best = 0
+    _row_span(s, ay, ax, dx, dy, lo_x, hi_x, span)
+    n_up = _side(s, ax, ay, dx, dy, -1, ay - lo_y, span[0], span[1], s.ups)
+    n_down = _side(s, ax, ay, dx, dy, 1, hi_y - ay - 1, span[0], span[1], s.downs)
+    step_up = (n_up + BREAKS - 1) // BREAKS
+    step_down = (n_down + BREAKS - 1) // BREAKS
+    i = 0
+    while i < n_up:
+        j = 0
+        while j < n_down:
+            a = 3 * i
+            b = 3 * j
+            width = min(s.ups[a + 2], s.downs[b + 2]) - max(s.ups[a + 1], s.downs[b + 1])
+            area = width * (1 + s.ups[a] + s.downs[b])
+            if area > best:
+                best = area
+                out[2] = max(s.ups[a + 1], s.downs[b + 1])
+                out[3] = ay - s.ups[a]
+                out[4] = width
+                out[5] = 1 + s.ups[a] + s.downs[b]
+                out[0] = out[2] - dx
+                out[1] = out[3] - dy
+            j = j + step_down if j + step_down < n_down or j == n_down - 1 else n_down - 1
+        i = i + step_up if i + step_up < n_up or i == n_up - 1 else n_up - 1
+    return best
+
+
+cdef Py_ssize_t _best_of(const _Search* s, Py_ssize_t ax, Py_ssize_t ay,
+                         const Py_ssize_t* offsets, Py_ssize_t n, Py_ssize_t* out) noexcept nogil:
+    # The largest grown rectangle of the n candidate offsets (the first one on a tie).
+    cdef Py_ssize_t best = 0, area, i, k
+    cdef Py_ssize_t rect[6]
+    memset(rect, 0, sizeof(rect))
+    for i in range(n):
+        area = _grow(s, ax, ay, offsets[2 * i], offsets[2 * i + 1], rect)
+        if area > best:
+            best = area
+            for k in range(6):
+                out[k] = rect[k]
+    return best
+
+
+cdef inline bint _listed(const Py_ssize_t* offsets, Py_ssize_t n, Py_ssize_t dx,
+                         Py_ssize_t dy) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if offsets[2 * i] == dx and offsets[2 * i + 1] == dy:
+            return True
+    return False
+
+
+cdef Py_ssize_t _search_row(const unsigned char* row, Py_ssize_t x, Py_ssize_t last,
+                            Py_ssize_t ax, Py_ssize_t ay, Py_ssize_t py,
+                            const unsigned char* anchor, Py_ssize_t pair, Py_ssize_t* offsets,
+                            Py_ssize_t n) noexcept nogil:
+    # Every column px in [x, last] (px != ax) where the anchor's pixels are in this row of the
+    # old frame, left to right, appended to offsets until there are CANDIDATES. A block of 16
+    # columns is first checked for the anchor's pixel pair at ``pair`` (a colour change, rarer
+    # than a flat pair), in a loop the compiler vectorises.
+    cdef uint32_t f0 = _load32(anchor + pair * 4), f1 = _load32(anchor + pair * 4 + 4)
+    cdef const unsigned char* q = row + pair * 4
+    cdef Py_ssize_t block, i, px, end
+    cdef unsigned int hit
+    block = x
+    while block <= last and n < CANDIDATES:
+        end = min(block + 16, last + 1)
+        hit = 0
+        if end - block == 16:
+            for i in range(16):
+                hit |= ((_load32(q + (block + i) * 4) == f0)
+                        & (_load32(q + (block + i + 1) * 4) == f1))
+        else:
+            hit = 1
+        if hit:
+            for px in range(block, end):
+                if px != ax and memcmp(row + px * 4, anchor, ANCHOR * 4) == 0:
+                    offsets[2 * n] = ax - px
+                    offsets[2 * n + 1] = ay - py
+                    n += 1
+                    if n == CANDIDATES:
+                        break
+        block = end
+    return n
+
+
+cdef Py_ssize_t _try_anchor(const _Search* s, Py_ssize_t ax, Py_ssize_t ay, Py_ssize_t min_area,
+                            bint search, const Py_ssize_t* hints, Py_ssize_t n_hints,
+                            Py_ssize_t* out) noexcept nogil:
+    cdef Py_ssize_t x = s.x, y = s.y, w = s.w, h = s.h, stride = s.stride
+    cdef const unsigned char* anchor = s.cur + ay * stride + ax * 4
+    cdef Py_ssize_t offsets[2 * CANDIDATES]
+    cdef Py_ssize_t n = 0, d, k, i, py, px, dx, dy, best, pair
+    # The offsets already found, then scrolling: the anchor's columns in the other rows,
+    # nearest first. Each only where the anchor's pixels are, with its source in the region.
+    for i in range(n_hints):
+        dx, dy = hints[2 * i], hints[2 * i + 1]
+        px, py = ax - dx, ay - dy
+        if x <= px <= x + w - ANCHOR and y <= py < y + h and (dx or dy) and n < CANDIDATES \
+                and memcmp(s.prev + py * stride + px * 4, anchor, ANCHOR * 4) == 0:
+            offsets[2 * n] = dx
+            offsets[2 * n + 1] = dy
+            n += 1
+    d = 1
+    while n < CANDIDATES and (ay - d >= y or ay + d < y + h):
+        for k in range(2):
+            py = ay - d if k == 0 else ay + d
+            if y <= py < y + h and n < CANDIDATES and not _listed(offsets, n, 0, ay - py) and \
+                    memcmp(s.prev + py * stride + ax * 4, anchor, ANCHOR * 4) == 0:
+                offsets[2 * n] = 0
+                offsets[2 * n + 1] = ay - py
+                n += 1
+        d += 1
+    best = _best_of(s, ax, ay, offsets, n, out)
+    if best >= min_area or not search:
+        return best
+    # A move: anywhere in the region, rows nearest the anchor's first, left to right.
+    pair = 0
+    while _load32(anchor + pair * 4) == _load32(anchor + pair * 4 + 4):
+        pair += 1  # the anchor has colour changes, so this stops before ANCHOR - 1
+    n = 0
+    d = 0
+    while n < CANDIDATES and (ay - d >= y or ay + d < y + h):
+        for k in range(2 if d else 1):
+            py = ay - d if k == 0 else ay + d
+            if y <= py < y + h and n < CANDIDATES:
+                n = _search_row(s.prev + py * stride, x, x + w - ANCHOR, ax, ay, py, anchor,
+                                pair, offsets, n)
+        d += 1
+    return _best_of(s, ax, ay, offsets, n, out)
+
+
+cdef inline bint _distinct(const unsigned char* run) noexcept nogil:
+    cdef Py_ssize_t i, changes = 0
+    for i in range(1, ANCHOR):
+        if _load32(run + i * 4) != _load32(run + i * 4 - 4):
+            changes += 1
+    return changes >= ANCHOR_CHANGES
+
+
+cdef Py_ssize_t _anchor_in_row(const _Search* s, Py_ssize_t r, bint* wide) noexcept nogil:
+    # The column of an anchor in row r, or -1: a run over the row's changed pixels (from the
+    # first to the last), the one centred on them, else every ANCHOR pixels to the right, then
+    # to the left. The middle, because the ends of a changed row are often what a moved window
+    # uncovered, which is nowhere else. ``wide``: the changed pixels span a whole anchor (a
+    # narrower change is a scrolled line that differs in a few places, or a sliver left over;
+    # not worth a search for a move).
+    cdef const unsigned char* c_row = s.cur + r * s.stride
+    cdef const unsigned char* p_row = s.prev + r * s.stride
+    cdef Py_ssize_t x = s.x, w = s.w, first = s.x, last = s.x + s.w - 1, middle, a
+    if memcmp(c_row + x * 4, p_row + x * 4, w * 4) == 0:
+        return -1
+    while _load32(c_row + first * 4) == _load32(p_row + first * 4):
+        first += 1
+    while _load32(c_row + last * 4) == _load32(p_row + last * 4):
+        last -= 1
+    wide[0] = last - first + 1 >= ANCHOR
+    middle = min(max((first + last + 1 - ANCHOR) // 2, x), x + w - ANCHOR)
+    a = middle
+    while a <= last and a <= x + w - ANCHOR:
+        if _distinct(c_row + a * 4):
+            return a
+        a += ANCHOR
+    a = middle - ANCHOR
+    while a + ANCHOR > first and a >= x:
+        if _distinct(c_row + a * 4):
+            return a
+        a -= ANCHOR
+    return -1
+
+
+cdef int _find_copy(const _Search* s, Py_ssize_t min_area, Py_ssize_t anchors,
+                    Py_ssize_t searches, const Py_ssize_t* hints, Py_ssize_t n_hints,
+                    Py_ssize_t* out) noexcept nogil:
+    # Rows of the region at 1/2, then 1/4 and 3/4, then the eighths ... down to 64ths, so the
+    # first few anchors are spread over the whole region whatever part of it was scrolled.
+    cdef Py_ssize_t seen[SAMPLE_ROWS]
+    cdef Py_ssize_t n_seen = 0, tried = 0, searched = 0, den = 2, num, r, i, ax, area
+    cdef bint dup, wide = False, search
+    if s.w < ANCHOR:
+        return 0
+    while den <= 64:
+        for num in range(1, den, 2):
+            r = s.y + (s.h * num) // den
+            dup = False
+            for i in range(n_seen):
+                if seen[i] == r:
+                    dup = True
+                    break
+            if dup:
+                continue
+            seen[n_seen] = r
+            n_seen += 1
+            ax = _anchor_in_row(s, r, &wide)
+            if ax < 0:
+                continue
+            search = wide and searched < searches
+            area = _try_anchor(s, ax, r, min_area, search, hints, n_hints, out)
+            if area >= min_area:
+                return 1
+            searched += search
+            tried += 1
+            if tried >= anchors:
+                return 0
+        den *= 2
+    return 0
+
+
+cdef Py_ssize_t _offset_in(object value, str name) except? -1:
+    cdef object v = _index(value)
+    if not -MAX_DIMENSION <= v <= MAX_DIMENSION:
+        raise ValueError(f"{name} must be between {-MAX_DIMENSION} and {MAX_DIMENSION}, not {v}")
+    return <Py_ssize_t>v
+
+
+def find_copy(prev, cur, width, height, x, y, w, h, min_area=1024, anchors=8, searches=2,
+              hints=()):
+    """A rectangle of ``cur`` that is a shifted copy of ``prev``: ``(src_x, src_y, x, y, w, h)``
+    with ``cur``'s ``w``x``h`` pixels at (x, y) equal to ``prev``'s at (src_x, src_y), or None.
+
+    The copy lies inside the rectangle (x, y, w, h) given (where the frames differ), its
+    source inside the frame, and it has at least ``min_area`` pixels. The anchors it grows from
+    (runs of changed pixels) are looked for in that rectangle of ``prev``. The cost is bounded
+    by ``anchors``, the number of anchors tried (each costs about one compare per row of the
+    region), and ``searches``, how many of them may also search the whole region for a move in
+    any direction (about one compare per pixel); scrolls (src_x == x) are found by every anchor.
+    ``hints`` are up to 16 offsets ``(dx, dy)`` (a copy moves (x - dx, y - dy) to (x, y)) tried
+    first by every anchor, e.g. those of copies found already. ``relay_ext.pure`` finds the
+    same rectangle.
+    """
+    cdef const unsigned char[::1] a = _view(prev, "prev")
+    cdef const unsigned char[::1] b = _view(cur, "cur")
+    cdef Py_ssize_t fw = _int_in(width, "width", 1, MAX_DIMENSION)
+    cdef Py_ssize_t fh = _int_in(height, "height", 1, MAX_DIMENSION)
+    cdef Py_ssize_t rx = _int_in(x, "x", 0, MAX_DIMENSION)
+    cdef Py_ssize_t ry = _int_in(y, "y", 0, MAX_DIMENSION)
+    cdef Py_ssize_t rw = _int_in(w, "w", 1, MAX_DIMENSION)
+    cdef Py_ssize_t rh = _int_in(h, "h", 1, MAX_DIMENSION)
+    cdef Py_ssize_t least = _int_in(min_area, "min_area", 1, MAX_DIMENSION * MAX_DIMENSION)
+    cdef Py_ssize_t tries = _int_in(anchors, "anchors", 1, SAMPLE_ROWS)
+    cdef Py_ssize_t full = _int_in(searches, "searches", 0, SAMPLE_ROWS)
+    cdef Py_ssize_t offsets[2 * CANDIDATES]
+    cdef Py_ssize_t n_hints = 0
+    _check_frame(a.shape[0], fw, fh, "prev")
+    _check_frame(b.shape[0], fw, fh, "cur")
+    _check_rect(fw, fh, rx, ry, rw, rh)
+    if isinstance(hints, (str, bytes, bytearray)):
+        raise TypeError("hints must be a sequence of (dx, dy) pairs")
+    for hint in hints:
+        if n_hints == CANDIDATES:
+            raise ValueError(f"at most {CANDIDATES} hints")
+        dx, dy = hint
+        offsets[2 * n_hints] = _offset_in(dx, "dx")
+        offsets[2 * n_hints + 1] = _offset_in(dy, "dy")
+        n_hints += 1
+    cdef _Search s
+    s.prev, s.cur = &a[0], &b[0]
+    s.fw, s.fh, s.stride = fw, fh, fw * 4
+    s.x, s.y, s.w, s.h = rx, ry, rw, rh
+    s.ups = <Py_ssize_t*>PyMem_Malloc(6 * (rh + 1) * sizeof(Py_ssize_t))
+    if s.ups == NULL:
+        raise MemoryError()
+    s.downs = s.ups + 3 * (rh + 1)
+    cdef Py_ssize_t out[6]
+    cdef int found
+    try:
+        with nogil:
+            found = _find_copy(&s, least, tries, full, offsets, n_hints, out)
+    finally:
+        PyMem_Free(s.ups)
+    if not found:
+        return None
+    return (out[0], out[1], out[2], out[3], out[4], out[5])
 
 
 # ---------------------------------------------------------------------------- pixel kernels

@@ -21,8 +21,8 @@ MAX_PALETTE = 256
 __all__ = [
     "IMPLEMENTATION", "MAX_DIMENSION", "MAX_PALETTE", "FrameCompressor", "FrameDecompressor",
     "apply_tile", "bgra_to_rgba", "changed_tiles", "copy_rect", "dirty_rect", "downscale",
-    "expand_palette", "extract_tile", "palette", "palette_bits", "reduce_colours", "solid_colour",
-    "unmask",
+    "expand_palette", "extract_tile", "find_copy", "palette", "palette_bits", "reduce_colours",
+    "solid_colour", "unmask",
 ]
 
 
@@ -245,6 +245,254 @@ def copy_rect(frame, width, height, src_x, src_y, x, y, w, h) -> None:
     for r, row in enumerate(rows):
         s = (ry + r) * stride + rx * 4
         target[s:s + span] = row
+
+
+# ---------------------------------------------------------------------------- copy detection
+# The same search as ``_tiles.find_copy`` (read the comments there), step for step, so the
+# twins find the same rectangle; the byte work is done by slice comparisons and bytes.find.
+
+ANCHOR = 16
+ANCHOR_CHANGES = 3
+CANDIDATES = 16
+SAMPLE_ROWS = 63
+BREAKS = 64
+_CHUNK = 64  # pixels compared at once before looking pixel by pixel
+
+
+def _sample_rows(y: int, h: int) -> list[int]:
+    rows: list[int] = []
+    den = 2
+    while den <= 64:
+        for num in range(1, den, 2):
+            r = y + (h * num) // den
+            if r not in rows:
+                rows.append(r)
+        den *= 2
+    return rows
+
+
+def _run_forward(a, a0: int, b, b0: int, count: int) -> int:
+    """How many 4-byte pixels from a[a0:] and b[b0:] are equal in a row, up to ``count``."""
+    done = 0
+    while done < count:
+        step = min(_CHUNK, count - done)
+        s, t = a0 + done * 4, b0 + done * 4
+        if a[s:s + step * 4] == b[t:t + step * 4]:
+            done += step
+            continue
+        while a[s:s + 4] == b[t:t + 4]:
+            s += 4
+            t += 4
+            done += 1
+        return done
+    return count
+
+
+def _run_backward(a, a_end: int, b, b_end: int, count: int) -> int:
+    """How many 4-byte pixels before a_end and b_end are equal in a row, up to ``count``."""
+    done = 0
+    while done < count:
+        step = min(_CHUNK, count - done)
+        s, t = a_end - (done + step) * 4, b_end - (done + step) * 4
+        if a[s:s + step * 4] == b[t:t + step * 4]:
+            done += step
+            continue
+        s, t = a_end - done * 4, b_end - done * 4
+        while a[s - 4:s] == b[t - 4:t]:
+            s -= 4
+            t -= 4
+            done += 1
+        return done
+    return count
+
+
+def _row_span(prev, cur, stride, r, ax, dx, dy, lo, hi):
+    """Row r's run of pixels equal to the shifted old frame around the anchor, inside [lo, hi),
+    or None when the anchor's columns differ."""
+    c_row, p_row = r * stride, (r - dy) * stride - dx * 4
+    a = ax * 4
+    if cur[c_row + a:c_row + a + ANCHOR * 4] != prev[p_row + a:p_row + a + ANCHOR * 4]:
+        return None
+    if cur[c_row + lo * 4:c_row + hi * 4] == prev[p_row + lo * 4:p_row + hi * 4]:
+        return lo, hi
+    left = ax - _run_backward(cur, c_row + a, prev, p_row + a, ax - lo)
+    right = ax + ANCHOR
+    right += _run_forward(cur, c_row + right * 4, prev, p_row + right * 4, hi - right)
+    return left, right
+
+
+def _side(prev, cur, stride, ax, ay, dx, dy, step, limit, left, right):
+    """(k, left, right) for the largest k of each span common to the anchor's row and the k
+    rows after it going ``step`` (see ``_tiles._side``)."""
+    marks = []
+    k = 0
+    while True:
+        span = (_row_span(prev, cur, stride, ay + (k + 1) * step, ax, dx, dy, left, right)
+                if k < limit else None)
+        if span is None or span != (left, right):
+            marks.append((k, left, right))
+        if span is None:
+            return marks
+        left, right = span
+        k += 1
+
+
+def _spread(marks: list) -> list:
+    """At most BREAKS + 1 of the marks, evenly spread, the last one always among them."""
+    step = (len(marks) + BREAKS - 1) // BREAKS
+    chosen = marks[::step]
+    if (len(marks) - 1) % step:
+        chosen.append(marks[-1])
+    return chosen
+
+
+def _grow(prev, cur, fw, fh, x, y, w, h, ax, ay, dx, dy):
+    stride = fw * 4
+    lo_x, hi_x = max(x, dx), min(x + w, fw + dx)
+    lo_y, hi_y = max(y, dy), min(y + h, fh + dy)
+    left, right = _row_span(prev, cur, stride, ay, ax, dx, dy, lo_x, hi_x)
+    ups = _side(prev, cur, stride, ax, ay, dx, dy, -1, ay - lo_y, left, right)
+    downs = _side(prev, cur, stride, ax, ay, dx, dy, 1, hi_y - ay - 1, left, right)
+    best, rect = 0, None
+    for k, ul, ur in _spread(ups):
+        for j, dl, dr in _spread(downs):
+            width = min(ur, dr) - max(ul, dl)
+            area = width * (1 + k + j)
+            if area > best:
+                best = area
+                left = max(ul, dl)
+                rect = (left - dx, ay - k - dy, left, ay - k, width, 1 + k + j)
+    return best, rect
+
+
+def _best_of(prev, cur, fw, fh, x, y, w, h, ax, ay, offsets):
+    best, found = 0, None
+    for dx, dy in offsets:
+        area, rect = _grow(prev, cur, fw, fh, x, y, w, h, ax, ay, dx, dy)
+        if area > best:
+            best, found = area, rect
+    return best, found
+
+
+def _rows_outward(ay: int, y: int, h: int, first: int):
+    d = first
+    while ay - d >= y or ay + d < y + h:
+        for py in ((ay - d, ay + d) if d else (ay,)):
+            if y <= py < y + h:
+                yield py
+        d += 1
+
+
+def _try_anchor(prev, cur, fw, fh, x, y, w, h, ax, ay, min_area, search, hints):
+    stride = fw * 4
+    start = ay * stride + ax * 4
+    anchor = bytes(cur[start:start + ANCHOR * 4])
+    offsets: list[tuple[int, int]] = []
+    for dx, dy in hints:
+        px, py = ax - dx, ay - dy
+        if x <= px <= x + w - ANCHOR and y <= py < y + h and (dx or dy) \
+                and len(offsets) < CANDIDATES:
+            s = py * stride + px * 4
+            if prev[s:s + ANCHOR * 4] == anchor:
+                offsets.append((dx, dy))
+    for py in _rows_outward(ay, y, h, 1):
+        if len(offsets) == CANDIDATES:
+            break
+        s = py * stride + ax * 4
+        if (0, ay - py) not in offsets and prev[s:s + ANCHOR * 4] == anchor:
+            offsets.append((0, ay - py))
+    best, found = _best_of(prev, cur, fw, fh, x, y, w, h, ax, ay, offsets)
+    if best >= min_area or not search:
+        return best, found
+    offsets = []
+    for py in _rows_outward(ay, y, h, 0):
+        row = py * stride
+        s, end = row + x * 4, row + (x + w) * 4
+        while len(offsets) < CANDIDATES:
+            i = prev.find(anchor, s, end)
+            if i < 0:
+                break
+            if (i - row) % 4:
+                s = i + 1
+                continue
+            px = (i - row) // 4
+            if px != ax:
+                offsets.append((ax - px, ay - py))
+            s = i + 4
+        if len(offsets) == CANDIDATES:
+            break
+    return _best_of(prev, cur, fw, fh, x, y, w, h, ax, ay, offsets)
+
+
+def _distinct(run: bytes) -> bool:
+    changes = sum(run[i * 4:i * 4 + 4] != run[i * 4 - 4:i * 4] for i in range(1, ANCHOR))
+    return changes >= ANCHOR_CHANGES
+
+
+def _anchor_in_row(prev, cur, stride: int, x: int, w: int, r: int) -> tuple[int, bool]:
+    """(column, wide) of an anchor in row r, or (-1, False) (see ``_tiles._anchor_in_row``)."""
+    row = r * stride
+    if cur[row + x * 4:row + (x + w) * 4] == prev[row + x * 4:row + (x + w) * 4]:
+        return -1, False
+    first = x + _run_forward(cur, row + x * 4, prev, row + x * 4, w)
+    last = x + w - 1 - _run_backward(cur, row + (x + w) * 4, prev, row + (x + w) * 4, w)
+    wide = last - first + 1 >= ANCHOR
+    middle = min(max((first + last + 1 - ANCHOR) // 2, x), x + w - ANCHOR)
+    for a in range(middle, min(last, x + w - ANCHOR) + 1, ANCHOR):
+        if _distinct(cur[row + a * 4:row + (a + ANCHOR) * 4]):
+            return a, wide
+    a = middle - ANCHOR
+    while a + ANCHOR > first and a >= x:
+        if _distinct(cur[row + a * 4:row + (a + ANCHOR) * 4]):
+            return a, wide
+        a -= ANCHOR
+    return -1, wide
+
+
+def find_copy(prev, cur, width, height, x, y, w, h, min_area=1024, anchors=8, searches=2,
+              hints=()):
+    """A rectangle of ``cur`` that is a shifted copy of ``prev``: ``(src_x, src_y, x, y, w, h)``,
+    or None (see ``_tiles.find_copy``)."""
+    (a, b), fw, fh = _frame_args((("prev", prev), ("cur", cur)), width, height)
+    rx, ry, rw, rh = _rect_args(fw, fh, x, y, w, h)
+    least = _int_in(min_area, "min_area", 1, MAX_DIMENSION * MAX_DIMENSION)
+    tries = _int_in(anchors, "anchors", 1, SAMPLE_ROWS)
+    full = _int_in(searches, "searches", 0, SAMPLE_ROWS)
+    if isinstance(hints, (str, bytes, bytearray)):
+        raise TypeError("hints must be a sequence of (dx, dy) pairs")
+    offsets = []
+    for hint in hints:
+        if len(offsets) == CANDIDATES:
+            raise ValueError(f"at most {CANDIDATES} hints")
+        dx, dy = hint
+        offsets.append((_offset_in(dx, "dx"), _offset_in(dy, "dy")))
+    if isinstance(a, memoryview):
+        a = a.tobytes()
+    if isinstance(b, memoryview):
+        b = b.tobytes()
+    if rw < ANCHOR:
+        return None
+    tried = searched = 0
+    for r in _sample_rows(ry, rh):
+        ax, wide = _anchor_in_row(a, b, fw * 4, rx, rw, r)
+        if ax < 0:
+            continue
+        search = wide and searched < full
+        best, found = _try_anchor(a, b, fw, fh, rx, ry, rw, rh, ax, r, least, search, offsets)
+        if best >= least:
+            return found
+        searched += search
+        tried += 1
+        if tried >= tries:
+            return None
+    return None
+
+
+def _offset_in(value, name: str) -> int:
+    v = _index(value)
+    if not -MAX_DIMENSION <= v <= MAX_DIMENSION:
+        raise ValueError(f"{name} must be between {-MAX_DIMENSION} and {MAX_DIMENSION}, not {v}")
+    return v
 
 
 # ---------------------------------------------------------------------------- pixel kernels

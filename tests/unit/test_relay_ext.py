@@ -385,3 +385,123 @@ def test_unmask_refuses_a_mask_that_is_not_four_bytes(ext):
             ext.unmask(b"payload", mask)
     with pytest.raises(TypeError):
         ext.unmask("text", b"abcd")
+
+
+# ---------------------------------------------------------------------------- find_copy
+
+def noise_frame(width: int, height: int, seed: int) -> bytearray:
+    import random
+
+    return bytearray(random.Random(seed).randbytes(width * height * 4))
+
+
+def area(frame_: bytes, width: int, x: int, y: int, w: int, h: int) -> bytes:
+    return b"".join(frame_[((y + r) * width + x) * 4:((y + r) * width + x + w) * 4]
+                    for r in range(h))
+
+
+def paste(frame_: bytearray, width: int, x: int, y: int, w: int, pixels: bytes) -> None:
+    for r in range(len(pixels) // (w * 4)):
+        start = ((y + r) * width + x) * 4
+        frame_[start:start + w * 4] = pixels[r * w * 4:(r + 1) * w * 4]
+
+
+def test_find_copy_finds_a_region_scrolled_up_and_down(ext):
+    width, height = 120, 90
+    prev = noise_frame(width, height, 1)
+    up = bytearray(prev)
+    ext.copy_rect(up, width, height, 10, 20, 10, 13, 80, 60)  # 7 rows up inside x 10..90
+    paste(up, width, 10, 73, 80, noise_frame(80, 7, 2))      # the rows scrolled in
+    assert ext.find_copy(prev, up, width, height, 0, 0, width, height) == (10, 20, 10, 13, 80, 60)
+    down = bytearray(prev)
+    ext.copy_rect(down, width, height, 10, 13, 10, 20, 80, 60)
+    paste(down, width, 10, 13, 80, noise_frame(80, 7, 3))
+    assert ext.find_copy(prev, down, width, height, 0, 0, width, height) == (10, 13, 10, 20, 80, 60)
+
+
+def test_find_copy_finds_a_window_moved_diagonally_over_a_flat_background(ext):
+    width, height = 160, 120
+    background = px(90, 60, 30) * (width * height)
+    window = noise_frame(50, 40, 4)
+    prev, cur = bytearray(background), bytearray(background)
+    paste(prev, width, 30, 50, 50, window)
+    paste(cur, width, 37, 44, 50, window)  # 7 right, 6 up
+    found = ext.find_copy(prev, cur, width, height, 0, 0, width, height)
+    assert found is not None
+    src_x, src_y, x, y, w, h = found
+    assert (x - src_x, y - src_y) == (7, -6)
+    assert x <= 37 and y <= 44 and x + w >= 87 and y + h >= 84  # the whole window
+    assert area(prev, width, src_x, src_y, w, h) == area(cur, width, x, y, w, h)
+
+
+def test_find_copy_keeps_the_copy_inside_the_region_and_above_the_minimum_area(ext):
+    width, height = 120, 90
+    prev = noise_frame(width, height, 5)
+    cur = bytearray(prev)
+    ext.copy_rect(cur, width, height, 0, 9, 0, 0, width, 81)  # the whole frame scrolled 9 rows
+    assert ext.find_copy(prev, cur, width, height, 20, 10, 64, 50) == (20, 19, 20, 10, 64, 50)
+    assert ext.find_copy(prev, cur, width, height, 20, 10, 64, 50, min_area=64 * 50) is not None
+    assert ext.find_copy(prev, cur, width, height, 20, 10, 64, 50, min_area=64 * 50 + 1) is None
+
+
+def test_find_copy_finds_nothing_in_new_content_flat_changes_or_narrow_regions(ext):
+    width, height = 100, 60
+    prev = noise_frame(width, height, 6)
+    other = noise_frame(width, height, 7)
+    assert ext.find_copy(prev, other, width, height, 0, 0, width, height) is None
+    assert ext.find_copy(prev, bytes(prev), width, height, 0, 0, width, height) is None
+    flat = bytearray(prev)
+    paste(flat, width, 0, 10, width, px(1, 2, 3) * (width * 30))  # flat: no anchor to follow
+    assert ext.find_copy(prev, flat, width, height, 0, 0, width, height) is None
+    scrolled = bytearray(prev)
+    ext.copy_rect(scrolled, width, height, 0, 5, 0, 0, width, 55)
+    assert ext.find_copy(prev, scrolled, width, height, 0, 0, 15, height) is None  # < 16 wide
+
+
+def test_find_copy_looks_for_moves_only_with_searches_and_tries_hints_first(ext):
+    width, height = 140, 100
+    background = px(200, 200, 200) * (width * height)
+    window = noise_frame(40, 30, 8)
+    prev, cur = bytearray(background), bytearray(background)
+    paste(prev, width, 20, 20, 40, window)
+    paste(cur, width, 75, 52, 40, window)  # (55, 32): no scroll
+    whole = (0, 0, width, height)
+    assert ext.find_copy(prev, cur, width, height, *whole, searches=0) is None
+    found = ext.find_copy(prev, cur, width, height, *whole, searches=0, hints=[(1, 1), (55, 32)])
+    assert found is not None and (found[2] - found[0], found[3] - found[1]) == (55, 32)
+    assert found == ext.find_copy(prev, cur, width, height, *whole)
+
+
+def test_find_copy_takes_any_flat_byte_buffer(ext):
+    width, height = 64, 40
+    prev = noise_frame(width, height, 9)
+    cur = bytearray(prev)
+    ext.copy_rect(cur, width, height, 0, 4, 0, 0, width, 36)
+    expected = (0, 4, 0, 0, width, 36)
+    assert ext.find_copy(memoryview(bytes(prev)), memoryview(cur), width, height, 0, 0, width,
+                         height) == expected
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error",
+    [
+        ((bytes(63), bytes(64), 4, 4, 0, 0, 4, 4), {}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 5, 4), {}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 0, 4), {}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"min_area": 0}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"anchors": 0}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"anchors": 64}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"searches": -1}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": [(1, 2, 3)]}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": [(0, 70000)]}, ValueError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": [(1, 1)] * 17}, ValueError),
+        ((None, bytes(64), 4, 4, 0, 0, 4, 4), {}, TypeError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4.0), {}, TypeError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": "ab"}, TypeError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": [1]}, TypeError),
+        ((bytes(64), bytes(64), 4, 4, 0, 0, 4, 4), {"hints": [(1.0, 2)]}, TypeError),
+    ],
+)
+def test_find_copy_refuses_bad_arguments(ext, args, kwargs, error):
+    with pytest.raises(error):
+        ext.find_copy(*args, **kwargs)

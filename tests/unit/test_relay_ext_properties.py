@@ -220,6 +220,98 @@ def test_expand_palette_inverts_palette(data, limit):
         assert ext.expand_palette(pal, indices, len(data) // 4) == data
 
 
+# ---------------------------------------------------------------------------- copy detection
+
+@st.composite
+def shifted_frames(draw):
+    """An old frame and a new one where parts of it scrolled or moved (areas copied within the
+    frame, as ``copy_rect`` does), maybe with new pixels on top; and a region to search."""
+    width = draw(st.integers(16, 110))
+    height = draw(st.integers(1, 80))
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    colours = [rng.randbytes(4) for _ in range(draw(st.integers(1, 6)))]
+    if draw(st.booleans()):
+        prev = bytearray(rng.randbytes(width * height * 4))
+    else:  # few colours, in runs: text-like, with repeats that make several candidates
+        prev = bytearray(b"".join(rng.choice(colours) * rng.randint(1, 4)
+                                  for _ in range(width * height))[:width * height * 4])
+    cur = bytearray(prev)
+    for _ in range(draw(st.integers(0, 3))):
+        w, h = rng.randint(1, width), rng.randint(1, height)
+        pure.copy_rect(cur, width, height, rng.randint(0, width - w), rng.randint(0, height - h),
+                       rng.randint(0, width - w), rng.randint(0, height - h), w, h)
+    for _ in range(draw(st.integers(0, 3))):
+        x, y = rng.randrange(width), rng.randrange(height)
+        w, h = rng.randint(1, width - x), rng.randint(1, height - y)
+        pure.apply_tile(cur, width, height, x, y, w, h, rng.randbytes(w * h * 4))
+    if draw(st.booleans()):
+        region = (0, 0, width, height)
+    else:
+        x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
+        region = (x, y, draw(st.integers(1, width - x)), draw(st.integers(1, height - y)))
+    options = {"min_area": draw(st.integers(1, 400)), "anchors": draw(st.integers(1, 10)),
+               "searches": draw(st.integers(0, 3)),
+               "hints": draw(st.lists(st.tuples(st.integers(-30, 30), st.integers(-30, 30)),
+                                      max_size=3))}
+    return width, height, bytes(prev), bytes(cur), region, options
+
+
+@SETTINGS
+@given(case=shifted_frames())
+def test_find_copy_gives_the_same_exact_copy_on_both_implementations(case):
+    width, height, prev, cur, region, options = case
+    first, second = both(lambda m: m.find_copy(prev, cur, width, height, *region, **options))
+    assert first == second
+    found = first[1]
+    if found is None:
+        return
+    src_x, src_y, x, y, w, h = found
+    rx, ry, rw, rh = region
+    assert rx <= x and x + w <= rx + rw and ry <= y and y + h <= ry + rh
+    assert w * h >= options["min_area"] and (src_x, src_y) != (x, y)
+    assert pure.extract_tile(prev, width, height, src_x, src_y, w, h) == \
+        pure.extract_tile(cur, width, height, x, y, w, h)
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+@SETTINGS
+@given(width=st.integers(30, 120), height=st.integers(8, 80), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
+def test_find_copy_finds_every_scroll_of_distinct_rows(name, width, height, seed, data):
+    ext = load(name)
+    rng = random.Random(seed)
+    prev = rng.randbytes(width * height * 4)  # noise: every row is distinct
+    shift = data.draw(st.integers(1, height // 2))
+    w = data.draw(st.integers(16, width))
+    x = data.draw(st.integers(0, width - w))
+    cur = bytearray(prev)
+    ext.copy_rect(cur, width, height, x, shift, x, 0, w, height - shift)  # scroll up
+    ext.apply_tile(cur, width, height, x, height - shift, w, shift, rng.randbytes(w * shift * 4))
+    found = ext.find_copy(prev, cur, width, height, 0, 0, width, height, min_area=1)
+    assert found == (x, shift, x, 0, w, height - shift)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), slope=st.integers(1, 3), shift=st.integers(1, 20))
+def test_find_copy_agrees_when_the_copied_area_narrows_row_by_row(seed, slope, shift):
+    # A scrolled area whose left edge moves right by ``slope`` pixels a row (a staircase of
+    # new pixels beside it): more than BREAKS span changes on each side of the anchor.
+    rng = random.Random(seed)
+    width, height = 420, 200
+    prev = rng.randbytes(width * height * 4)
+    cur = bytearray(prev)
+    pure.copy_rect(cur, width, height, 0, shift, 0, 0, width, height - shift)
+    for r in range(height):
+        edge = min(width // 2, abs(r - height // 2) * slope)
+        pure.apply_tile(cur, width, height, 0, r, edge or 1, 1, rng.randbytes((edge or 1) * 4))
+    first, second = both(lambda m: m.find_copy(prev, cur, width, height, 0, 0, width, height))
+    assert first == second
+    src_x, src_y, x, y, w, h = first[1]
+    assert (src_x, src_y - y) == (x, shift)
+    assert pure.extract_tile(prev, width, height, src_x, src_y, w, h) == \
+        pure.extract_tile(bytes(cur), width, height, x, y, w, h)
+
+
 # ---------------------------------------------------------------------------- fuzz
 
 ints = st.one_of(st.integers(-3, 70), st.integers(-2**70, 2**70),
@@ -239,6 +331,7 @@ SIGNATURES = {
     "extract_tile": ["buf"] + ["int"] * 6,
     "apply_tile": ["wbuf"] + ["int"] * 6 + ["buf"],
     "copy_rect": ["wbuf"] + ["int"] * 8,
+    "find_copy": ["buf", "buf"] + ["int"] * 9,
     "bgra_to_rgba": ["buf"],
     "downscale": ["buf", "int", "int", "int"],
     "reduce_colours": ["buf", "int"],
