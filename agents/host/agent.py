@@ -41,7 +41,7 @@ from agents import agent_version
 from agents.common import protocol as P
 from agents.common.transport import Backoff, Transport, TransportClosed, WebsocketTransport
 from agents.host import xsession
-from agents.host.capture import RateGovernor, X11Capture
+from agents.host.capture import DamageUnavailable, DamageWatch, RateGovernor, X11Capture
 from agents.host.desktop import current_session, hostname, os_description
 from agents.host.frames import ScreenEncoder, split_payloads
 from agents.host.power import FAILED, PowerActions, PowerResult
@@ -115,9 +115,10 @@ class Desktop:
     pointer: Callable[[], tuple[int, int] | None] = lambda: None
     # -> the cursor image when it changed (or when forced), else None
     cursor_shape: Callable[[bool], P.CursorShape | None] = lambda force=False: None
+    changes: object | None = None   # DamageWatch-like: wait(timeout, stop) -> drawn?; None: poll
 
     def close(self) -> None:
-        for part in (self.clipboard, self.input, self.capture, self.pointer):
+        for part in (self.clipboard, self.input, self.capture, self.pointer, self.changes):
             if part is not None and hasattr(part, "close"):
                 try:
                     part.close()
@@ -150,11 +151,16 @@ def open_x11_desktop(display: str) -> Desktop:
             injector.key(k, False)
         return ok
 
+    try:
+        changes = DamageWatch(display)
+    except DamageUnavailable as exc:
+        log.warning("%s: polling for changes", exc)
+        changes = None
     pointer = PointerReader(display)
     return Desktop(capture=capture, input=injector, clipboard=clipboard,
                    power=PowerActions(display, press_keys=press_keys),
                    session=lambda: current_session(display), pointer=pointer,
-                   cursor_shape=pointer.shape)
+                   cursor_shape=pointer.shape, changes=changes)
 
 
 def unpremultiply_argb(pixels, width: int, height: int) -> bytes:
@@ -659,6 +665,18 @@ class Connection:
             return False
         return True
 
+    def _wait_for_change(self, desktop: Desktop, looked_at: float) -> None:
+        """Sleep until the next look: the governor's interval, cut short when the X server
+        reports drawing (DAMAGE), but never sooner than the fast rate allows after the last
+        look began."""
+        interval = self.governor.interval()
+        if desktop.changes is None:
+            self.closed.wait(interval)
+            return
+        if desktop.changes.wait(interval, self.closed):
+            self.governor.changed()
+            self.closed.wait(max(0.0, self.governor.fast - (time.monotonic() - looked_at)))
+
     def _capture_loop(self) -> None:
         desktop = self.desktop
         started = time.monotonic()
@@ -711,7 +729,7 @@ class Connection:
                     self._try_send(P.Cursor(position[0], position[1], True, shape))
                 if changed:
                     self.governor.changed()
-                self.closed.wait(self.governor.interval())
+                self._wait_for_change(desktop, looked_at=now)
         except Exception:  # noqa: BLE001 - X went away (or a bug): end this connection
             if not self.closed.is_set():
                 log.exception("screen capture failed")

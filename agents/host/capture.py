@@ -143,3 +143,68 @@ class RateGovernor:
             # Double towards idle rather than jump: a pause in typing should not cost 500 ms.
             self._interval = min(self.idle, self._interval * 2)
         return self._interval
+
+
+class DamageUnavailable(RuntimeError):
+    """The X server has no DAMAGE extension: the agent polls at the governor's rate instead."""
+
+
+class DamageWatch:
+    """Tells the capture thread that the screen changed, so it need not poll to find out.
+
+    A DAMAGE object on the root window reports "something was drawn" (level NonEmpty: one
+    event, then silence until it is subtracted). While the screen is still, the capture thread
+    waits here instead of grabbing at the idle rate, and the first change after a pause is
+    captured at once instead of up to one idle interval later. Its own X connection, used only
+    by the capture thread."""
+
+    SLICE = 0.1  # the longest a closing connection waits for the capture thread
+
+    def __init__(self, display: str):
+        from Xlib import display as xdisplay
+        from Xlib.ext import damage
+
+        self._damage = damage
+        self.d = xdisplay.Display(display)
+        try:
+            if not self.d.has_extension(damage.extname):
+                raise DamageUnavailable(f"the X server on {display} has no DAMAGE extension")
+            self.d.damage_query_version()
+            self.notify = self.d.extension_event.DamageNotify
+            self.handle = self.d.screen().root.damage_create(damage.DamageReportNonEmpty)
+            self.d.sync()
+        except BaseException:
+            self.d.close()
+            raise
+
+    def _drain(self) -> bool:
+        damaged = False
+        while self.d.pending_events():
+            if self.d.next_event().type == self.notify:
+                damaged = True
+        if damaged:
+            self.d.damage_subtract(self.handle)  # re-arm: the next drawing reports again
+            self.d.flush()
+        return damaged
+
+    def wait(self, timeout: float, stop) -> bool:
+        """Up to ``timeout`` seconds (in slices, returning early once ``stop`` is set) until
+        something is drawn; True when it was."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while not stop.is_set():
+            if self._drain():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self.d.fileno()], [], [], min(left, self.SLICE))
+        return False
+
+    def close(self) -> None:
+        try:
+            self.d.damage_destroy(self.handle)
+            self.d.flush()
+        finally:
+            self.d.close()

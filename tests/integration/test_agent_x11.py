@@ -14,7 +14,7 @@ import pytest
 
 import relay_ext
 from agents.common import protocol as P
-from agents.host.capture import X11Capture
+from agents.host.capture import DamageWatch, RateGovernor, X11Capture
 from agents.host.clipboard import X11Clipboard
 from agents.host.desktop import current_session
 from agents.host.frames import ScreenEncoder
@@ -100,6 +100,51 @@ def test_capture_sees_exactly_the_colour_xsetroot_drew(xvfb):
         assert all(isinstance(r, P.FillRect) for r in rects)
     finally:
         capture.close()
+
+
+def test_damage_reports_drawing_and_is_quiet_while_nothing_is_drawn(xvfb):
+    need("xsetroot")
+    watch, stop = DamageWatch(xvfb.display), threading.Event()
+    try:
+        watch.wait(0.2, stop)  # whatever was drawn before it was armed
+        assert watch.wait(0.3, stop) is False, "nothing drawn: no report"
+        threading.Timer(0.2, xvfb.run, ("xsetroot", "-solid", "#224466")).start()
+        assert watch.wait(30, stop) is True
+        assert watch.wait(0.3, stop) is False, "reported once, then re-armed"
+        xvfb.run("xsetroot", "-solid", "#446622")
+        assert watch.wait(30, stop) is True, "re-armed: the next drawing is reported too"
+        stop.set()
+        assert watch.wait(30, stop) is False, "a closing connection does not wait"
+    finally:
+        watch.close()
+
+
+def test_the_capture_thread_wakes_on_drawing_instead_of_waiting_out_a_long_idle_interval(xvfb):
+    """With a 100 s idle interval the first change after a still spell is looked at as soon as
+    X reports drawing (the thread returns long before the interval), at the fast rate."""
+    from types import SimpleNamespace
+
+    from agents.host.agent import Connection
+
+    need("xsetroot")
+    watch = DamageWatch(xvfb.display)
+    conn = SimpleNamespace(governor=RateGovernor(fast_fps=30, idle_fps=0.01, linger=5.0),
+                           closed=threading.Event())
+    desktop = SimpleNamespace(changes=watch)
+    try:
+        watch.wait(0.2, conn.closed)
+        conn.governor.interval()  # still: the governor is at its idle interval
+        waiter = threading.Thread(target=Connection._wait_for_change,
+                                  args=(conn, desktop, time.monotonic()))
+        waiter.start()
+        time.sleep(0.3)
+        xvfb.run("xsetroot", "-solid", "#662244")
+        waiter.join(30)
+        assert not waiter.is_alive(), "the drawing did not wake the capture thread"
+        assert conn.governor.interval() == conn.governor.fast
+    finally:
+        conn.closed.set()
+        watch.close()
 
 
 def test_capture_sends_only_the_tiles_an_xterm_window_covers(xvfb):
