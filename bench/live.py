@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import common  # noqa: F401  (the repository on sys.path, a throw-away secret key)
 
-from tests.relay_harness import RelayServer, free_port, relay_server_process
+from tests.relay_harness import RelayServer, free_port, relay_server_process, stop_process
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -143,12 +143,7 @@ def websockify(target_port: int):
             time.sleep(0.1)
         yield f"ws://127.0.0.1:{port}/", process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 5)
 
 
 class RawWebsocket:

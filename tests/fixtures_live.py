@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.relay_harness import free_port, wait_until_up as _wait_until_up  # noqa: F401
+from tests.relay_harness import free_port, stop_process, wait_until_up as _wait_until_up  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
@@ -96,11 +96,7 @@ def live_server(tmp_path, smtp_server, database_url_for_live):
         server.smtp = smtp_server
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
 
 

@@ -81,9 +81,7 @@ class RelayServer:
                                    "remote_management")) -> tuple[int, Technician, int]:
         """A fresh account, a technician in it, and an active assignment (Everyone x Everything)
         of a device role with ``permissions``. Returns (account id, technician, assignment id)."""
-        from app.assignments.services import AssignmentValues, create_assignment
-        from app.models import RoleType, UserType
-        from app.roles.services import RoleInput, create_role
+        from app.models import UserType
         from app.users.services import create_account, create_user
 
         with self.app.app_context():
@@ -422,12 +420,7 @@ def relay_server_process(workdir: Path, popen_kw: dict | None = None, **extra_en
         wait_until_up(server_url, process)
         yield RelayServer(server_url, app, process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
         with app.app_context():
             db.session.remove()
@@ -436,3 +429,14 @@ def relay_server_process(workdir: Path, popen_kw: dict | None = None, **extra_en
             with engine.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             engine.dispose()
+
+
+def stop_process(process, timeout: float = 10.0) -> None:
+    """Terminate ``process`` and reap it, killing it when it does not stop in ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.relay_harness import ROOT, wait_for
+from tests.relay_harness import ROOT, stop_process, wait_for  # noqa: F401 - stop_process: re-exported
 
 
 class XServer:
@@ -76,17 +76,6 @@ def start_xvfb(screen: str = "1280x800x24") -> XServer:
             return XServer(f":{number}", process)
         stop_process(process)
     raise RuntimeError("Xvfb did not start on any of five display numbers")
-
-
-def stop_process(process, timeout: float = 10.0) -> None:
-    """Terminate ``process`` and reap it, killing it when it does not stop in ``timeout``."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def screen_now(display: str) -> bytes:

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from agents.common import protocol as p
+from tests.relay_harness import stop_process
 from tests.integration.test_agent_x11_e2e import (  # noqa: F401 - world is a fixture
     open_viewer, screen_now, viewer_shows, wait_online, world,
 )
@@ -58,11 +59,6 @@ def test_scrolling_xterm_arrives_as_copy_rectangles_and_the_viewer_ends_exact(wo
         # Scrolling: the xterm's lines moved up, nothing moved sideways.
         assert any(c.src_x == c.x and c.src_y > c.y for c in copies)
     finally:
-        xterm.terminate()
-        try:
-            xterm.wait(10)
-        except subprocess.TimeoutExpired:
-            xterm.kill()
-            xterm.wait()
+        stop_process(xterm)
     viewer.close()
     assert agent.process.poll() is None  # the agent is still running

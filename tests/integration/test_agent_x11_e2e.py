@@ -21,7 +21,7 @@ from agents.common import protocol as p
 from tests.fixtures_live import ROOT, _wait_until_up, free_port
 from tests.integration.relay_world import RelayServer, wait_for
 from tests.integration.test_agent_x11 import Xev
-from tests.x11_harness import AgentProcess, enrolment_key, screen_now
+from tests.x11_harness import AgentProcess, enrolment_key, screen_now, stop_process
 
 pytest.importorskip("websockets")
 
@@ -64,12 +64,7 @@ class Server:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
         self.log.close()
 

@@ -31,6 +31,7 @@ from agents.host.capture import X11Capture
 from agents.host.clipboard import X11Clipboard
 from agents.host.input import X11Input
 from tests.integration.relay_world import wait_for
+from tests.relay_harness import stop_process
 from tests.integration.test_agent_x11_e2e import Server, open_viewer, viewer_shows, wait_online
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,13 +105,7 @@ class CookieX:
         return done.stdout
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture
@@ -268,13 +263,7 @@ class AutoAgent:
         return json.loads(meta.read_text())["device_id"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 15)
         self.log.close()
 
 
