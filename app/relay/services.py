@@ -114,11 +114,21 @@ def agent_status(device_id: int, user: str) -> None:
     db.session.commit()
 
 
+# Ids per IN (...) list: a relay holds tens of thousands of devices, and PostgreSQL takes at
+# most 65,535 bound parameters in one statement.
+ID_BATCH = 5000
+
+
+def _batches(ids: list[int]):
+    for start in range(0, len(ids), ID_BATCH):
+        yield ids[start:start + ID_BATCH]
+
+
 def touch_agents(device_ids, now: datetime | None = None) -> None:
-    """``last_seen_at`` for every connected agent, in one statement."""
-    ids = list(device_ids)
-    if ids:
-        db.session.execute(update(Device).where(Device.id.in_(ids)).values(last_seen_at=now or utcnow()))
+    """``last_seen_at`` for every connected agent, a statement per batch of ids."""
+    now = now or utcnow()
+    for batch in _batches(list(device_ids)):
+        db.session.execute(update(Device).where(Device.id.in_(batch)).values(last_seen_at=now))
     db.session.commit()
 
 
@@ -137,11 +147,13 @@ def refused_devices(device_ids) -> dict[int, Refused]:
     ids = list(device_ids)
     if not ids:
         return {}
+    rows = []
     try:
-        rows = db.session.execute(
-            select(Device.id, Device.revoked, Device.enrolment_state, Package.revoked_at)
-            .outerjoin(Package, Device.package_id == Package.id).where(Device.id.in_(ids))
-        ).all()
+        for batch in _batches(ids):
+            rows += db.session.execute(
+                select(Device.id, Device.revoked, Device.enrolment_state, Package.revoked_at)
+                .outerjoin(Package, Device.package_id == Package.id).where(Device.id.in_(batch))
+            ).all()
     finally:
         _done()
     found = {row.id: row for row in rows}
