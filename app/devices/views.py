@@ -97,11 +97,15 @@ def presence():
 @bp.get("/<int:device_id>")
 @requires("devices.view")
 def details(device_id: int):
+    from app.relay.services import ending, recent_sessions
+    from app.roles.services import permission_label
+
     device = services.get_device(_account_id(), device_id)
     return render("devices/details.html", device=device,
                   favourite=services.is_favourite(_user_id(), device.id),
                   status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS,
-                  form=ConfirmForm())
+                  form=ConfirmForm(), sessions=recent_sessions(device.id), ending=ending,
+                  permission_label=permission_label)
 
 
 @bp.route("/<int:device_id>/edit", methods=["GET", "POST"])

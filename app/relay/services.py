@@ -22,7 +22,7 @@ from app.auth.sessions import IDLE_TIMEOUT, SEEN_EVERY
 from app.devices.services import authenticate_device, clean_text, hash_token
 from app.errors import TesseraError
 from app.extensions import db
-from app.models import Device, EnrolmentState, Membership, Package, User, UserSession, utcnow
+from app.models import Device, EnrolmentState, Membership, Package, RemoteSession, User, UserSession, utcnow
 from agents.common.protocol import CloseCode, Hello, permission_mask
 
 VIEW_NEEDS = ("remote_session", "view_screen")
@@ -189,14 +189,47 @@ class ViewerGrant:
         return permission_mask(self.keys)
 
 
+@dataclass(frozen=True)
+class ViewAccess:
+    """What :func:`view_access` found: the technician, their membership in the device's account,
+    the device and the technician's effective permissions on it."""
+
+    user: User
+    membership: Membership
+    device: Device
+    permissions: object  # app.assignments.permissions.Permissions
+
+
+def view_access(user_id: int, device_id: int, at: datetime) -> ViewAccess:
+    """The one rule for who may view a device's screen, shared by the relay (:func:`viewer_grant`,
+    on connecting and about every second) and the console page (``app.console.views``): raise
+    :class:`Refused` with 4009 when the device is not theirs to view (no such device in one of
+    their accounts, or no ``remote_session`` + ``view_screen`` now), 4001 when their user is
+    disabled there, 4004 when the device is revoked. Leaves the transaction open (callers end it)."""
+    from app.assignments.permissions import effective_permissions
+
+    user = db.session.get(User, user_id)
+    device = db.session.get(Device, device_id)
+    membership = device and db.session.scalar(select(Membership).where(
+        Membership.user_id == user_id, Membership.account_id == device.account_id))
+    if user is None or device is None or membership is None:
+        raise Refused(CloseCode.NOT_PERMITTED, "You may not view this device.")
+    if not membership.enabled:
+        raise Refused(CloseCode.UNAUTHENTICATED, "Your user is disabled in this account.")
+    permissions = effective_permissions(membership, device, at)
+    if device.revoked:
+        raise Refused(CloseCode.DEVICE_REVOKED, "This device was revoked.")
+    if not all(permissions.allows(key) for key in VIEW_NEEDS):
+        raise Refused(CloseCode.NOT_PERMITTED,
+                      permissions.refusal or "You may not view this device's screen.")
+    return ViewAccess(user, membership, device, permissions)
+
+
 def viewer_grant(sid: str | None, user_id: int | None, device_id: int,
                  at: datetime | None = None) -> ViewerGrant:
     """Check a technician's sign-in and their effective permissions on a device *now*, or raise
-    :class:`Refused`: 4001 not (or no longer) signed in, 4009 the device is not theirs to view
-    (no such device in their account, or no ``remote_session`` + ``view_screen``), 4004 the
-    device is revoked. Called when a viewer connects and again about every second."""
-    from app.assignments.permissions import effective_permissions
-
+    :class:`Refused`: 4001 not (or no longer) signed in, then :func:`view_access`'s refusals.
+    Called when a viewer connects and again about every second."""
     at = at or utcnow()
     try:
         row = db.session.get(UserSession, sid) if sid else None
@@ -206,22 +239,11 @@ def viewer_grant(sid: str | None, user_id: int | None, device_id: int,
         if user is None or row.session_version != user.session_version \
                 or at - row.last_seen_at > IDLE_TIMEOUT:
             raise Refused(CloseCode.UNAUTHENTICATED, "Your sign-in has ended: sign in again.")
-        device = db.session.get(Device, device_id)
-        membership = device and db.session.scalar(select(Membership).where(
-            Membership.user_id == user_id, Membership.account_id == device.account_id))
-        if device is None or membership is None:
-            raise Refused(CloseCode.NOT_PERMITTED, "You may not view this device.")
-        if not membership.enabled:
-            raise Refused(CloseCode.UNAUTHENTICATED, "Your user is disabled in this account.")
-        permissions = effective_permissions(membership, device, at)
-        if device.revoked:
-            raise Refused(CloseCode.DEVICE_REVOKED, "This device was revoked.")
-        if not all(permissions.allows(key) for key in VIEW_NEEDS):
-            raise Refused(CloseCode.NOT_PERMITTED,
-                          permissions.refusal or "You may not view this device's screen.")
+        access = view_access(user_id, device_id, at)
+        device, membership = access.device, access.membership
         grant = ViewerGrant(sid, user_id, membership.id, user.display_name, user.username,
                             device.id, device.account_id, device.display_name,
-                            frozenset(permissions.granted))
+                            frozenset(access.permissions.granted))
         if at - row.last_seen_at > SEEN_EVERY:  # a console in use keeps its sign-in alive
             row.last_seen_at = at
             db.session.commit()
@@ -234,21 +256,67 @@ def _actor(grant: ViewerGrant) -> User | None:
     return db.session.get(User, grant.user_id)
 
 
-def audit_session_started(grant: ViewerGrant, viewer_id: int) -> None:
+# How a session ended, in words, by the close code of the viewer's connection.
+ENDINGS = {
+    CloseCode.NORMAL: "Closed by the technician.",
+    CloseCode.GOING_AWAY: "The technician's page was closed.",
+    CloseCode.UNAUTHENTICATED: "The technician's sign-in ended.",
+    CloseCode.DEVICE_REVOKED: "The device was revoked or removed.",
+    CloseCode.PERMISSION_WITHDRAWN: "The technician's permission was withdrawn.",
+    CloseCode.IDLE: "The connection went silent.",
+    CloseCode.SERVER_ERROR: "The relay failed.",
+}
+
+
+def ending(close_code: int | None, reason: str = "") -> str:
+    """A sentence for how a session ended (the reason the relay gave, else by close code)."""
+    if close_code in ENDINGS:
+        return ENDINGS[close_code]
+    if close_code in (None, 1005, 1006):
+        return "The connection was lost."
+    return reason or f"Closed with code {close_code}."
+
+
+def session_started(grant: ViewerGrant, viewer_id: int) -> int:
+    """Record and audit a viewer admitted to a device; the :class:`RemoteSession` id."""
+    row = RemoteSession(account_id=grant.account_id, device_id=grant.device_id, user_id=grant.user_id,
+                        technician=f"{grant.technician} ({grant.username})"[:320], viewer=viewer_id,
+                        permissions=",".join(sorted(grant.keys)))
+    db.session.add(row)
+    db.session.commit()
     record("session.started", grant.device_name,
-           {"device_id": grant.device_id, "viewer": viewer_id,
+           {"device_id": grant.device_id, "viewer": viewer_id, "session": row.id,
             "permissions": sorted(grant.keys)},
            account_id=grant.account_id, actor=_actor(grant))
+    return row.id
 
 
-def audit_session_ended(grant: ViewerGrant, viewer_id: int, started: datetime,
-                        close_code: int | None, reason: str = "") -> None:
-    ended = utcnow()
-    record("session.ended", grant.device_name,
-           {"device_id": grant.device_id, "viewer": viewer_id,
-            "duration_seconds": round((ended - started).total_seconds()),
-            "close_code": close_code, "reason": reason[:200]},
-           account_id=grant.account_id, actor=_actor(grant))
+def session_ended(session_id: int, grant: ViewerGrant, viewer_id: int, used: set[str],
+                  close_code: int | None, reason: str = "") -> None:
+    """Close the session's record (duration, the permissions used, how it ended) and audit it."""
+    try:
+        ended = utcnow()
+        row = db.session.get(RemoteSession, session_id)
+        started = row.started_at if row is not None else ended
+        if row is not None:
+            row.ended_at, row.used = ended, ",".join(sorted(used))
+            row.close_code, row.reason = close_code, reason[:200]
+            db.session.commit()
+        record("session.ended", grant.device_name,
+               {"device_id": grant.device_id, "viewer": viewer_id, "session": session_id,
+                "duration_seconds": round((ended - started).total_seconds()),
+                "used": sorted(used), "close_code": close_code, "reason": reason[:200],
+                "ended": ending(close_code, reason)},
+               account_id=grant.account_id, actor=_actor(grant))
+    finally:
+        _done()
+
+
+def recent_sessions(device_id: int, limit: int = 10) -> list[RemoteSession]:
+    """The device's latest sessions, newest first (its details page)."""
+    return list(db.session.scalars(select(RemoteSession).where(RemoteSession.device_id == device_id)
+                                   .order_by(RemoteSession.started_at.desc(), RemoteSession.id.desc())
+                                   .limit(limit)))
 
 
 def audit_power(grant: ViewerGrant, action: int) -> None:

@@ -31,7 +31,6 @@ from agents.common import protocol as p
 from app.relay import services
 from app.relay.hub import PERMISSION_EVERY, DeviceLink, get_hub
 from app.relay.wsio import Channel, Closed
-from app.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +81,7 @@ class ViewerConn:
         self.last_seq = 0
         self.cursor: p.Cursor | None = None
         self.refused_notice: set[str] = set()
+        self.used: set[str] = {"view_screen"}  # permissions this session used (its record)
         self.writer: gevent.Greenlet | None = None
         self.terminating = False
 
@@ -263,8 +263,7 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
     try:
         grant = services.viewer_grant(sid, user_id, device_id)
         viewer_id = hub.next_viewer_id()
-        started = utcnow()
-        services.audit_session_started(grant, viewer_id)
+        session_id = services.session_started(grant, viewer_id)
     except services.Refused as refusal:
         _refuse(channel, refusal.close_code, refusal.message)
         return
@@ -291,8 +290,8 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
         channel.linger()
         viewer.writer.kill(block=False)
         link.remove_viewer(viewer)
-        services.audit_session_ended(viewer.grant, viewer.id, started, channel.close_code,
-                                     channel.close_reason)
+        services.session_ended(session_id, viewer.grant, viewer.id, viewer.used, channel.close_code,
+                               channel.close_reason)
 
 
 def _refuse(channel: Channel, code: int, message: str) -> None:
@@ -328,6 +327,7 @@ def _read_loop(viewer: ViewerConn) -> None:
             if isinstance(msg, p.Pointer) and (link.screens is None or link.screens.by_id(msg.screen) is None):
                 continue
             link.agent.post(data)
+            viewer.used.add(need)
             if isinstance(msg, p.Power):
                 services.audit_power(viewer.grant, msg.action)
         elif isinstance(msg, p.Ack):

@@ -367,3 +367,34 @@ def test_listing_and_details_poll_presence_and_see_a_device_come_online(client, 
     db.session.commit()
     after = client.get(f"/devices/presence?ids={device_id}").get_data(as_text=True)
     assert "Online" in after and "Debian 13" in after
+
+
+def test_details_list_the_remote_sessions_with_what_was_used_and_how_they_ended(client, db, account, enrolled):
+    from datetime import timedelta
+
+    from app.models import RemoteSession, utcnow
+
+    answer = enrol(client, enrolled, "hw-s", "session-pc")
+    sign_in(client, account.owner.username)
+    page = client.get(f"/devices/{answer['device_id']}").get_data(as_text=True)
+    assert "Nobody has connected to this device yet." in page
+
+    now = utcnow()
+    db.session.add_all([
+        RemoteSession(account_id=account.id, device_id=answer["device_id"], technician=f"Eve {XSS}",
+                      started_at=now - timedelta(hours=2), ended_at=now - timedelta(hours=1, minutes=58, seconds=55),
+                      permissions="clipboard,keyboard_mouse,remote_session,view_screen",
+                      used="keyboard_mouse,view_screen", close_code=4010),
+        RemoteSession(account_id=account.id, device_id=answer["device_id"], technician="Tom (tom@x.example)",
+                      started_at=now - timedelta(minutes=5), permissions="remote_session,view_screen",
+                      used="view_screen"),
+    ])
+    db.session.commit()
+    page = client.get(f"/devices/{answer['device_id']}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-session="\d+">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    newest, oldest = rows
+    assert "Tom (tom@x.example)" in newest and "In progress" in newest
+    assert "0:01:05" in oldest and "Keyboard and mouse, View screen" in oldest
+    assert "The technician&#39;s permission was withdrawn." in oldest
+    assert XSS not in page and "&lt;script&gt;" in page

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import select
 
 from agents.common import protocol as p
 from tests.integration.relay_world import close_code, noise, relay_server, wait_for  # noqa: F401
@@ -337,6 +338,9 @@ def test_presence_is_written_on_hello_and_cleared_on_disconnect(relay_server):
 
 def test_sessions_are_audited_with_technician_device_and_duration(relay_server):
     account_id, tech, _, device, agent, viewer = connected_pair(relay_server)
+    viewer.send(p.Key(0x61, True))
+    viewer.send(p.Key(0x61, False))
+    agent.expect(p.Key)
     time.sleep(1.1)
     viewer.close()
     ended = wait_for(lambda: relay_server.audit(account_id, "session.ended"), message="session.ended")
@@ -348,3 +352,14 @@ def test_sessions_are_audited_with_technician_device_and_duration(relay_server):
 
     details = json.loads(ended[0].details)
     assert details["device_id"] == device.id and details["duration_seconds"] >= 1
+    assert details["used"] == ["keyboard_mouse", "view_screen"]
+    assert details["ended"] == "Closed by the technician."
+    from app.extensions import db
+    from app.models import RemoteSession
+
+    with relay_server.app.app_context():
+        [record] = db.session.scalars(select(RemoteSession).where(RemoteSession.device_id == device.id))
+        assert record.user_id == tech.user_id and tech.username in record.technician
+        assert record.ended_at is not None and record.duration_seconds >= 1
+        assert record.keys("used") == ["keyboard_mouse", "view_screen"] and record.close_code == 1000
+        assert "keyboard_mouse" in record.keys("permissions")
