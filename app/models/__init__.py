@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers every
 table on ``db.metadata`` (Alembic and ``db.create_all`` rely on that)."""
+from app.models.access_requests import AccessRequest, AccessRequestState  # noqa: F401
 from app.models.accounts import Account, Membership, UserType  # noqa: F401
 from app.models.assignments import Assignment, Recurrence, Schedule  # noqa: F401
 from app.models.audit import AuditEvent, AuditReport  # noqa: F401
