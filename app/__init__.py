@@ -95,9 +95,11 @@ def configure_blueprints(app: "Flask") -> None:
     for bp in (downloads_bp, devices_bp, api_bp):
         app.register_blueprint(bp)
 
+    from app.console.views import bp as console_bp
     from app.relay.views import bp as relay_bp
 
     app.register_blueprint(relay_bp)
+    app.register_blueprint(console_bp)
 
 
 def configure_security(app: "Flask") -> None:

@@ -281,6 +281,7 @@ def device_columns(account_id: int) -> list:
         Column("description", "Description", Device.description, visible=False, blanks=True),
         Column("last_seen", "Last seen", Device.last_seen_at, filter="date", visible=False, blanks=True),
         Column("created", "Added", Device.created_at, filter="date", visible=False),
+        Column("action", "Remote control", None),  # the console, for enrolled devices
     ]
 
 

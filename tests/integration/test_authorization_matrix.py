@@ -152,6 +152,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("api.me", "GET"): AGENT,
     ("devices.index", "GET"): GM,
     ("devices.presence", "GET"): USER,
+    # The console: every user type whose assignments grant Remote session + View screen on
+    # the device (the maker below gives one); without them 403 (tests/integration/test_console_page.py).
+    ("console.page", "GET"): USER,
     ("devices.enroll_many", "POST"): GM,
     ("devices.favourites_add", "POST"): GM,
     ("devices.favourites_remove", "POST"): GM,
@@ -279,6 +282,23 @@ def _device_id(world: "World", account: Account) -> int:
                               f"hw-{account.id}")).device.id
 
 
+def _viewable_device_id(world: "World", account: Account) -> int:
+    """An enrolled device that an Everyone x Everything assignment lets every user view."""
+    from app.devices.services import enroll_devices
+    from app.models import Assignment, RoleType
+    from app.roles.services import RoleInput, create_role
+
+    device_id = _device_id(world, account)
+    enroll_devices(account.id, [device_id])
+    role = create_role(account.id, RoleInput(f"Console {account.id}", RoleType.device,
+                                             permissions=["remote_session", "view_screen"],
+                                             client_types=["browser"]))
+    world.db.session.add(Assignment(account_id=account.id, name=f"Console {account.id}", role_id=role.id,
+                                    everyone=True, everything=True))
+    world.db.session.commit()
+    return device_id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "package_id": _package_id,
@@ -296,6 +316,7 @@ ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
 ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] = {
     ("users.resend_invite", "user_id"): _invited_user_id,
     ("groups.add_devices", "group_id"): _device_group_id,
+    ("console.page", "device_id"): _viewable_device_id,
 }
 
 # Text URL arguments: (endpoint, argument) or just the argument name -> a value to use.
