@@ -95,6 +95,10 @@ def configure_blueprints(app: "Flask") -> None:
     for bp in (downloads_bp, devices_bp, api_bp):
         app.register_blueprint(bp)
 
+    from app.confirm.views import bp as confirm_bp
+
+    app.register_blueprint(confirm_bp)
+
     from app.console.views import bp as console_bp
     from app.relay.views import bp as relay_bp
 

@@ -74,6 +74,10 @@ class Config:
         # nothing (not even a PONG) for this long is closed with 4011.
         self.RELAY_PING_EVERY = float(env("TESSERA_RELAY_PING_EVERY", "25"))
         self.RELAY_IDLE_TIMEOUT = float(env("TESSERA_RELAY_IDLE_TIMEOUT", "75"))
+        # Confirm access (app/relay/confirm.py): seconds the prompt on the host waits for an
+        # answer, and seconds an emailed confirmation link may still be answered.
+        self.CONFIRM_TIMEOUT = int(env("TESSERA_CONFIRM_TIMEOUT", "30"))
+        self.CONFIRM_EMAIL_TIMEOUT = float(env("TESSERA_CONFIRM_EMAIL_TIMEOUT", "600"))
         secure = self.BASE_URL.startswith("https://")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -60,6 +60,9 @@ class MsgType(IntEnum):
     WELCOME = 0x11
     PERMISSIONS = 0x12
     DEVICE_STATE = 0x13
+    CONFIRM_REQUEST = 0x14
+    CONFIRM_ANSWER = 0x15
+    CONFIRM_STATE = 0x16
     ERROR = 0x7F
 
 
@@ -90,6 +93,27 @@ class SessionEvent(IntEnum):
     CHANGED = 3
 
 
+class Answer(IntEnum):
+    """What the person at the host answered a ``CONFIRM_REQUEST``."""
+
+    DENY = 0
+    ALLOW = 1
+    UNANSWERED = 2  # nobody answered in time, or the prompt could not be shown
+
+
+class ConfirmOutcome(IntEnum):
+    WAITING = 1
+    ALLOWED = 2
+    DENIED = 3
+    NO_ANSWER = 4
+
+
+class ConfirmVia(IntEnum):
+    NONE = 0
+    HOST = 1
+    EMAIL = 2
+
+
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -109,12 +133,14 @@ class CloseCode(IntEnum):
     NOT_PERMITTED = 4009
     PERMISSION_WITHDRAWN = 4010
     IDLE = 4011
+    ACCESS_DENIED = 4012
 
 
 # Which side may send which message (docs/protocol.md, "Messages").
 FROM_AGENT = frozenset({
     MsgType.HELLO, MsgType.STATUS, MsgType.SCREEN_INFO, MsgType.FRAME_UPDATE, MsgType.CURSOR,
     MsgType.CLIPBOARD, MsgType.POWER_RESULT, MsgType.PING, MsgType.PONG, MsgType.ERROR,
+    MsgType.CONFIRM_ANSWER,
 })
 FROM_VIEWER = frozenset({
     MsgType.ACK, MsgType.POINTER, MsgType.KEY, MsgType.CLIPBOARD, MsgType.POWER, MsgType.PING,
@@ -977,6 +1003,73 @@ class DeviceState:
         return cls(bool(value))
 
 
+def _enum(kind, value: int, what: str):
+    try:
+        return kind(value)
+    except ValueError:
+        raise _malformed(f"unknown {what} {value}") from None
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """Ask the person at the host whether ``technician`` may start a session."""
+
+    request: int
+    timeout: int
+    technician: str
+
+    TYPE = MsgType.CONFIRM_REQUEST
+    _S = struct.Struct("<BIH")
+
+    def encode(self) -> bytes:
+        return self._S.pack(self.TYPE, self.request, self.timeout) + _str8(self.technician, "technician")
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "ConfirmRequest":
+        request, timeout = r.unpack(struct.Struct("<IH"))
+        if timeout == 0:
+            raise _malformed("a confirmation needs a timeout of at least one second")
+        return cls(request, timeout, r.str8("technician"))
+
+
+@dataclass(frozen=True)
+class ConfirmAnswer:
+    request: int
+    answer: Answer
+
+    TYPE = MsgType.CONFIRM_ANSWER
+    _S = struct.Struct("<BIB")
+
+    def encode(self) -> bytes:
+        return self._S.pack(self.TYPE, self.request, Answer(self.answer))
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "ConfirmAnswer":
+        request, answer = r.unpack(struct.Struct("<IB"))
+        return cls(request, _enum(Answer, answer, "confirmation answer"))
+
+
+@dataclass(frozen=True)
+class ConfirmState:
+    """Where the viewer's confirmation stands, with a sentence to show."""
+
+    state: ConfirmOutcome
+    via: ConfirmVia = ConfirmVia.NONE
+    text: str = ""
+
+    TYPE = MsgType.CONFIRM_STATE
+
+    def encode(self) -> bytes:
+        return (bytes((self.TYPE, ConfirmOutcome(self.state), ConfirmVia(self.via)))
+                + _str16(self.text, "confirmation text"))
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "ConfirmState":
+        state = _enum(ConfirmOutcome, r.u8(), "confirmation state")
+        via = _enum(ConfirmVia, r.u8(), "confirmation channel")
+        return cls(state, via, r.str16("confirmation text"))
+
+
 @dataclass(frozen=True)
 class Error:
     code: int
@@ -995,12 +1088,12 @@ class Error:
 
 Message = Union[Hello, Status, ScreenInfo, FrameUpdate, Ack, Cursor, Pointer, Key, Clipboard,
                 Power, PowerResult, Ping, Pong, Session, RequestKeyframe, SelectScreen, Welcome,
-                Permissions, DeviceState, Error]
+                Permissions, DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState, Error]
 
 _DECODERS = {cls.TYPE: cls for cls in (
     Hello, Status, ScreenInfo, FrameUpdate, Ack, Cursor, Pointer, Key, Clipboard, Power,
     PowerResult, Ping, Pong, Session, RequestKeyframe, SelectScreen, Welcome, Permissions,
-    DeviceState, Error)}
+    DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState, Error)}
 
 
 def message_type(data) -> MsgType:

@@ -7,7 +7,8 @@ One connection is a :class:`Connection` (names from ``docs/protocol.md``):
 
 * ``HELLO`` and ``SCREEN_INFO`` first; then the receive loop (this thread) answers the relay:
   ``SESSION`` (viewers come and go), ``REQUEST_KEYFRAME``, ``ACK``, ``POINTER``/``KEY``
-  (XTest), ``CLIPBOARD``, ``POWER``, ``PING``.
+  (XTest), ``CLIPBOARD``, ``POWER``, ``PING``, ``CONFIRM_REQUEST`` (the allow/deny prompt of
+  ``agents.host.prompt``, in a process of its own, answered from a worker thread).
 * A capture thread grabs every screen while at least one viewer watches, at up to 30 fps
   while the screen changes and 2 fps while it does not, keeps at most 2 frame updates
   unacknowledged, and sends the changed tiles zstd-compressed through the connection's stream.
@@ -45,6 +46,7 @@ from agents.host.capture import DamageUnavailable, DamageWatch, RateGovernor, X1
 from agents.host.desktop import current_session, hostname, os_description
 from agents.host.frames import ScreenEncoder, split_payloads
 from agents.host.power import FAILED, PowerActions, PowerResult
+from agents.host.prompt import ALLOW, DENY, Prompts
 from agents.host.state import AgentConfig, Credential, StateDir
 
 log = logging.getLogger("tessera.agent")
@@ -443,6 +445,7 @@ class Connection:
         self._close_info: TransportClosed | None = None
         self.screens = []
         self.encoders: dict[int, ScreenEncoder] = {}
+        self.prompts = Prompts()
 
     # --- sending -------------------------------------------------------------------------
 
@@ -482,6 +485,7 @@ class Connection:
             return self._receive_loop()
         finally:
             self.closed.set()
+            self.prompts.close()
             with self._lock:
                 self._lock.notify_all()
             capture.join(timeout=5)
@@ -566,6 +570,8 @@ class Connection:
                 threading.Thread(target=self._set_clipboard, args=(message.text,), daemon=True).start()
         elif isinstance(message, P.Power):
             threading.Thread(target=self._power, args=(message.action,), daemon=True).start()
+        elif isinstance(message, P.ConfirmRequest):
+            threading.Thread(target=self._confirm, args=(message,), daemon=True).start()
         elif isinstance(message, P.Ping):
             self.send(P.Pong(message.nonce))
         elif isinstance(message, P.Error):
@@ -641,6 +647,16 @@ class Connection:
             result = PowerResult(int(action), FAILED, f"The action failed on the machine: {exc}")
         message = result.message.encode("utf-8")[:P.MAX_TEXT].decode("utf-8", "ignore")
         self._try_send(P.PowerResult(P.PowerAction(result.action), P.PowerStatus(result.status), message))
+
+    def _confirm(self, request: P.ConfirmRequest) -> None:
+        """Ask the person at this computer, then tell the relay (UNANSWERED when nobody
+        clicked in time or the prompt could not be shown)."""
+        log.info("confirm access: asking whether %s may connect", request.technician)
+        word = self.prompts.ask(request.technician, request.timeout, self.agent.display)
+        answer = {ALLOW: P.Answer.ALLOW, DENY: P.Answer.DENY}.get(word, P.Answer.UNANSWERED)
+        log.info("confirm access: %s for %s", answer.name.lower(), request.technician)
+        if not self.closed.is_set():
+            self._try_send(P.ConfirmAnswer(request.request, answer))
 
     # --- capturing -----------------------------------------------------------------------
 

@@ -157,6 +157,8 @@ def _read_loop(conn: AgentConn, link) -> None:
             link.to_viewers(data, needs="clipboard")
         elif isinstance(msg, p.PowerResult):
             link.to_viewers(data)
+        elif isinstance(msg, p.ConfirmAnswer):
+            link.confirm_answer(conn, msg)
         elif isinstance(msg, p.Ping):
             conn.post(p.Pong(msg.nonce).encode())
         elif isinstance(msg, p.Error):

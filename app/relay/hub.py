@@ -27,6 +27,7 @@ from app.relay.framebuffer import Framebuffer
 
 if TYPE_CHECKING:
     from app.relay.agent import AgentConn
+    from app.relay.confirm import HostQuestion
     from app.relay.viewer import ViewerConn
 
 PERMISSION_EVERY = 1.0
@@ -50,6 +51,8 @@ class DeviceLink:
         self.viewers: dict[int, ViewerConn] = {}
         self.cursor: p.Cursor | None = None
         self.cursor_shape: p.CursorShape | None = None
+        # Confirm access: CONFIRM_REQUESTs sent to the agent, by request id (app.relay.confirm).
+        self.questions: dict[int, HostQuestion] = {}
 
     @property
     def online(self) -> bool:
@@ -135,6 +138,14 @@ class DeviceLink:
         encoded = status.encode()
         for viewer in self.viewers.values():
             viewer.post(encoded)
+
+    def confirm_answer(self, conn: "AgentConn", answer: p.ConfirmAnswer) -> None:
+        """The person at the host answered; the viewer's waiter records it. An answer to a
+        question this connection was not asked (or no longer waited for) is ignored."""
+        question = self.questions.get(answer.request)
+        if question is not None and question.agent is conn and question.answer is None:
+            question.answer = answer.answer
+            question.event.set()
 
     def to_viewers(self, data: bytes, needs: str | None = None) -> None:
         for viewer in self.viewers.values():

@@ -3,9 +3,11 @@ its flow control and its permission checks.
 
 ``serve_viewer`` runs in the request's greenlet and is the reader: it admits the technician
 (signed-in session, effective permissions allowing ``remote_session`` and ``view_screen``),
-audits ``session.started``, then handles what the viewer sends: acks, input (each checked
-against permissions at most about a second old), screen choice. A writer greenlet sends
-everything else.
+greets the viewer, starts the session (audits ``session.started``) at once or, under a
+Confirm-access role, once somebody allowed it (``app.relay.confirm``: until then the reader
+answers pings and drops input, and no frame is sent), then handles what the viewer sends:
+acks, input (each checked against permissions at most about a second old), screen choice. A
+writer greenlet sends everything else.
 
 Flow control: at most ``IN_FLIGHT`` frame updates are sent and not yet acked. While the viewer
 keeps up, the agent's updates are forwarded as they are (the rectangle bytes the agent sent,
@@ -28,7 +30,8 @@ from gevent.event import Event
 from gevent.queue import Empty, Full, Queue
 
 from agents.common import protocol as p
-from app.relay import services
+from app.confirm.services import confirm_rules
+from app.relay import confirm, services
 from app.relay.hub import PERMISSION_EVERY, DeviceLink, get_hub
 from app.relay.wsio import Channel, Closed
 
@@ -45,6 +48,7 @@ INPUT_NEEDS = {
 INPUT_LABELS = {"keyboard_mouse": "Keyboard and mouse", "clipboard": "Clipboard",
                 "remote_management": "Power actions (remote management)"}
 SEQ_MOD = 1 << 32
+WAITER_STOP = 30.0  # seconds a confirmation still waiting gets to wind down (an SMTP send)
 
 
 class _Idle(Exception):
@@ -84,6 +88,9 @@ class ViewerConn:
         self.used: set[str] = {"view_screen"}  # permissions this session used (its record)
         self.writer: gevent.Greenlet | None = None
         self.terminating = False
+        self.started = False  # the session runs: frames and input flow
+        self.session_id: int | None = None  # its RemoteSession record
+        self.gone = Event()  # the reader has ended (a confirmation still waiting is cancelled)
 
     # --------------------------------------------------------------- called by the link
     def post(self, data: bytes) -> None:
@@ -239,10 +246,31 @@ class ViewerConn:
     # --------------------------------------------------------------- the start
     def greet(self) -> None:
         """What a viewer gets first: who it is, what it may do, and the device's state."""
-        link = self.link
         self.post(p.Welcome(self.id, self.grant.device_id).encode())
         self.post(p.Permissions(self.grant.mask).encode())
-        self.post(p.DeviceState(link.online).encode())
+        self.post(p.DeviceState(self.link.online).encode())
+
+    def begin(self, after_confirmation: bool = False) -> None:
+        """Start the session: record it, join the device's link, and send the screens. After
+        a confirmation (which may have taken minutes) the permissions and the device's state
+        are looked at again first."""
+        if self.gone.is_set() or self.terminating:
+            return
+        if after_confirmation:
+            refusal = self.refresh_permissions()
+            if refusal is not None:
+                self.terminate(refusal.close_code, refusal.message)
+                return
+            # The link may have been dropped and made anew while the agent was away.
+            self.link = self.link.hub.link(self.grant.device_id, self.grant.account_id)
+        self.session_id = services.session_started(self.grant, self.id)
+        if self.gone.is_set():
+            return  # the reader ended meanwhile; it records the end of the session
+        link = self.link
+        self.started = True
+        link.add_viewer(self)
+        if after_confirmation:
+            self.post(p.DeviceState(link.online).encode())
         if link.status is not None:
             self.post(link.status.encode())
         if link.screens is not None:
@@ -263,7 +291,7 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
     try:
         grant = services.viewer_grant(sid, user_id, device_id)
         viewer_id = hub.next_viewer_id()
-        session_id = services.session_started(grant, viewer_id)
+        rules = confirm_rules(grant.membership_id, grant.device_id)
     except services.Refused as refusal:
         _refuse(channel, refusal.close_code, refusal.message)
         return
@@ -273,10 +301,15 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
         return
     link = hub.link(grant.device_id, grant.account_id)
     viewer = ViewerConn(link, channel, viewer_id, grant, compress)
-    link.add_viewer(viewer)
     viewer.greet()
     viewer.writer = gevent.spawn(viewer.write_loop)
+    waiter = None
     try:
+        plan = confirm.plan_for(viewer, rules)
+        if plan is None:
+            viewer.begin()
+        else:
+            waiter = confirm.spawn(app, viewer, plan)
         _read_loop(viewer)
     except p.ProtocolError as err:
         _refuse(channel, err.close_code, err.message)
@@ -286,12 +319,17 @@ def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
         log.exception("relay: viewer %s of device %s failed", viewer.id, device_id)
         _refuse(channel, p.CloseCode.SERVER_ERROR, "The relay failed; reconnect.")
     finally:
+        viewer.gone.set()
+        if waiter is not None:
+            waiter.join(WAITER_STOP)  # it marks the request cancelled
+            waiter.kill(block=False)
         channel.close(p.CloseCode.NORMAL)  # a no-op when it is closed already
         channel.linger()
         viewer.writer.kill(block=False)
-        link.remove_viewer(viewer)
-        services.session_ended(session_id, viewer.grant, viewer.id, viewer.used, channel.close_code,
-                               channel.close_reason)
+        viewer.link.remove_viewer(viewer)
+        if viewer.session_id is not None:
+            services.session_ended(viewer.session_id, viewer.grant, viewer.id, viewer.used,
+                                   channel.close_code, channel.close_reason)
 
 
 def _refuse(channel: Channel, code: int, message: str) -> None:
@@ -314,6 +352,9 @@ def _read_loop(viewer: ViewerConn) -> None:
         if kind not in p.FROM_VIEWER:
             raise p.ProtocolError(p.CloseCode.UNEXPECTED, f"a viewer may not send {kind.name}")
         msg = p.decode(data)
+        if not viewer.started:
+            _before_start(viewer, msg)
+            continue
         need = INPUT_NEEDS.get(kind)
         if need is not None:
             if not viewer.allowed(need):
@@ -342,3 +383,14 @@ def _read_loop(viewer: ViewerConn) -> None:
                 viewer.wake.set()
         elif isinstance(msg, p.Ping):
             viewer.post(p.Pong(msg.nonce).encode())
+
+
+def _before_start(viewer: ViewerConn, msg) -> None:
+    """While a confirmation is awaited: pings are answered, a screen choice is remembered,
+    input is dropped (nothing may reach the host before somebody allowed it)."""
+    if isinstance(msg, p.Ping):
+        viewer.post(p.Pong(msg.nonce).encode())
+    elif isinstance(msg, p.SelectScreen):
+        viewer.wanted_screen = msg.screen
+    elif isinstance(msg, p.Ack):
+        viewer.on_ack(msg.seq)  # no frame was sent yet: malformed

@@ -182,6 +182,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("downloads.remove", "POST"): ADMIN,
     ("downloads.revoke", "GET"): ADMIN,
     ("downloads.revoke", "POST"): ADMIN,
+    # An emailed confirm-access link: any signed-in member of the request's account; the signed
+    # token in the query (absent here: 400) must name them (tests/integration/test_confirm_access.py).
+    ("confirm.answer", "GET"): SIGNED_IN,
+    ("confirm.answer_post", "POST"): SIGNED_IN,
     ("relay.agent", "GET"): WEBSOCKET,
     ("relay.view", "GET"): WEBSOCKET,
 }
@@ -299,6 +303,19 @@ def _viewable_device_id(world: "World", account: Account) -> int:
     return device_id
 
 
+def _access_request_id(world: "World", account: Account) -> int:
+    """A pending confirm-access request for one of the account's devices."""
+    from datetime import timedelta
+
+    from app.models import AccessRequest, utcnow
+
+    row = AccessRequest(account_id=account.id, device_id=_device_id(world, account), technician="Tina",
+                        username="tina@example.com", device_name="pc", expires_at=utcnow() + timedelta(minutes=5))
+    world.db.session.add(row)
+    world.db.session.commit()
+    return row.id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "package_id": _package_id,
@@ -311,6 +328,7 @@ ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "group_id": _user_group_id,
     "role_id": _custom_role_id,
     "application_id": _application_id,
+    "request_id": _access_request_id,
 }
 # (endpoint, argument) -> a maker for routes that need a particular kind of object.
 ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] = {

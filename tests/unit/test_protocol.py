@@ -55,6 +55,11 @@ EVERY_MESSAGE = [
     p.Welcome(viewer=9, device=1234),
     p.Permissions(mask=p.permission_mask(["remote_session", "view_screen"])),
     p.DeviceState(online=True),
+    p.ConfirmRequest(request=2**32 - 1, timeout=30, technician="Tina Tech (tina@example.com) <b>"),
+    p.ConfirmAnswer(request=7, answer=p.Answer.ALLOW),
+    p.ConfirmAnswer(request=8, answer=p.Answer.UNANSWERED),
+    p.ConfirmState(p.ConfirmOutcome.WAITING, p.ConfirmVia.NONE, "Waiting for confirmation…"),
+    p.ConfirmState(p.ConfirmOutcome.DENIED, p.ConfirmVia.EMAIL, "Denied by Ann."),
     p.Error(code=p.CloseCode.MALFORMED, message="bad bytes"),
 ]
 
@@ -136,6 +141,14 @@ def test_corrupt_compressed_update_is_malformed():
      p.CloseCode.MALFORMED),  # unknown rectangle encoding
     (b"\x04\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01",
      p.CloseCode.MALFORMED),  # empty rectangle
+    (b"\x14\x01\x00\x00\x00\x00\x00\x00", p.CloseCode.MALFORMED),  # confirm request, no timeout
+    (b"\x14\x01\x00\x00\x00\x1e\x00\x02\xff\xfe", p.CloseCode.MALFORMED),  # name not UTF-8
+    (b"\x15\x01\x00\x00\x00\x03", p.CloseCode.MALFORMED),  # unknown answer
+    (b"\x15\x01\x00\x00\x00", p.CloseCode.MALFORMED),  # answer cut short
+    (p.ConfirmAnswer(1, p.Answer.DENY).encode() + b"\x00", p.CloseCode.MALFORMED),  # trailing byte
+    (b"\x16\x00\x00\x00\x00", p.CloseCode.MALFORMED),  # unknown confirmation state
+    (b"\x16\x02\x03\x00\x00", p.CloseCode.MALFORMED),  # unknown channel
+    (b"\x16\x02\x01\x05\x00ab", p.CloseCode.MALFORMED),  # text shorter than its length
     ("text", p.CloseCode.UNSUPPORTED_DATA),
 ])
 def test_malformed_bytes_raise_protocol_error_with_the_documented_code(data, code):
@@ -211,6 +224,12 @@ def test_palette_packing_round_trips_for_every_width(colours):
         assert p.unpack_indices(packed, width, 3, bits) == indices
 
 
+def test_confirm_answer_comes_only_from_the_agent():
+    assert p.MsgType.CONFIRM_ANSWER in p.FROM_AGENT
+    assert p.MsgType.CONFIRM_ANSWER not in p.FROM_VIEWER
+    assert p.CloseCode.ACCESS_DENIED == 4012
+
+
 def test_permission_bits_follow_the_device_permissions_order():
     from app.models.roles import DEVICE_PERMISSIONS
 
@@ -222,7 +241,8 @@ def test_permission_bits_follow_the_device_permissions_order():
 
 def test_directions_cover_every_message_a_peer_may_send():
     relay_only = {p.MsgType.SESSION, p.MsgType.REQUEST_KEYFRAME, p.MsgType.WELCOME,
-                  p.MsgType.PERMISSIONS, p.MsgType.DEVICE_STATE}
+                  p.MsgType.PERMISSIONS, p.MsgType.DEVICE_STATE, p.MsgType.CONFIRM_REQUEST,
+                  p.MsgType.CONFIRM_STATE}
     assert p.FROM_AGENT | p.FROM_VIEWER | relay_only == set(p.MsgType)
     assert not (p.FROM_AGENT | p.FROM_VIEWER) & relay_only
 
