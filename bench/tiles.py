@@ -553,7 +553,7 @@ def compress(frames: list[bytes], repeat: int = 3, level: int = 3,
         "met": {"smaller_x": smaller >= 1.5, "faster_x": faster >= 3},
         "tessera_agent": {
             "what": "the Host agent's own path on the same frames: agents.host.frames.ScreenEncoder "
-                    "(its diff, COPY detection, dirty rectangles joined, fill/palette(<=256)/raw) "
+                    "(its diff, COPY detection, dirty rectangles joined, fill/palette(<=16)/raw) "
                     f"+ the same zstd stream (level {level}); mb_per_s counts the same raw tile "
                     "pixels as above, the agent's diff included in its time",
             **agent,

@@ -20,6 +20,7 @@ from agents.common.protocol import (
 UPDATE_BUDGET = 8 * 1024 * 1024
 assert UPDATE_BUDGET <= MAX_RAW_UPDATE
 
+MAX_PALETTE_COLOURS = 16
 _RECT_HEADER = 9  # x, y, w, h (u16 each) + encoding (u8)
 
 # Scroll and move detection (relay_ext.find_copy) looks only at groups of at least this many
@@ -46,7 +47,11 @@ def encode_region(frame, width: int, height: int, x: int, y: int, w: int, h: int
     colour = relay_ext.solid_colour(bgra)
     if colour is not None:
         return FillRect(x, y, w, h, relay_ext.bgra_to_rgba(colour.to_bytes(4, "little")))
-    found = relay_ext.palette(bgra, 256)
+    # At most 16 colours (4-bit indices): with more, as in anti-aliased text and photos, 8-bit
+    # indices compress worse under zstd than the raw pixels (each tile numbers its colours its
+    # own way, so repeats across tiles stop matching): bench/tiles.py's desktop capture sends a
+    # key frame 17 % smaller with 16 than with 256.
+    found = relay_ext.palette(bgra, MAX_PALETTE_COLOURS)
     if found is not None:
         colours, indices = found
         # relay_ext packs indices as the protocol's one continuous bit stream.
