@@ -93,8 +93,9 @@ class RelayServer:
             assignment_id = self.grant(account.id, permissions) if permissions else 0
             return account.id, tech, assignment_id
 
-    def grant(self, account_id: int, permissions) -> int:
-        """One more role + active assignment for everyone on everything; its id."""
+    def grant(self, account_id: int, permissions, client_types=("browser",)) -> int:
+        """One more role (used from ``client_types``) + active assignment for everyone on
+        everything; its id."""
         from app.assignments.services import AssignmentValues, create_assignment
         from app.models import RoleType
         from app.roles.services import RoleInput, create_role
@@ -103,7 +104,7 @@ class RelayServer:
             name = f"Role {uuid.uuid4().hex[:6]}"
             role = create_role(account_id, RoleInput(name, RoleType.device,
                                                      permissions=list(permissions),
-                                                     client_types=["browser"]))
+                                                     client_types=list(client_types)))
             return create_assignment(account_id, AssignmentValues(
                 name=f"Assign {name}", role_id=role.id, everyone=True, everything=True)).id
 

@@ -200,12 +200,20 @@ class ViewAccess:
     permissions: object  # app.assignments.permissions.Permissions
 
 
-def view_access(user_id: int, device_id: int, at: datetime) -> ViewAccess:
+# A role names the clients it may be used from (Role.client_types); the websocket of a signed-in
+# browser is "browser", the installed viewer (planned, docs/viewer.md) will be "viewer".
+CLIENT_REFUSALS = {
+    "browser": "Your roles do not allow remote control through the browser (only the installed viewer).",
+    "viewer": "Your roles do not allow remote control through the installed viewer (only the browser).",
+}
+
+
+def view_access(user_id: int, device_id: int, at: datetime, client: str = "browser") -> ViewAccess:
     """The one rule for who may view a device's screen, shared by the relay (:func:`viewer_grant`,
     on connecting and about every second) and the console page (``app.console.views``): raise
     :class:`Refused` with 4009 when the device is not theirs to view (no such device in one of
-    their accounts, or no ``remote_session`` + ``view_screen`` now), 4001 when their user is
-    disabled there, 4004 when the device is revoked. Leaves the transaction open (callers end it)."""
+    their accounts, or no ``remote_session`` + ``view_screen`` now, or no applying role allows
+    ``client``), 4001 when their user is disabled there, 4004 when the device is revoked. Leaves the transaction open (callers end it)."""
     from app.assignments.permissions import effective_permissions
 
     user = db.session.get(User, user_id)
@@ -222,6 +230,8 @@ def view_access(user_id: int, device_id: int, at: datetime) -> ViewAccess:
     if not all(permissions.allows(key) for key in VIEW_NEEDS):
         raise Refused(CloseCode.NOT_PERMITTED,
                       permissions.refusal or "You may not view this device's screen.")
+    if client not in permissions.client_types:
+        raise Refused(CloseCode.NOT_PERMITTED, CLIENT_REFUSALS[client])
     return ViewAccess(user, membership, device, permissions)
 
 

@@ -132,3 +132,19 @@ def test_signing_out_of_the_portal_ends_the_console_session(relay_server):
     http.post(f"{relay_server.url}/logout", data={"csrf_token": token},
               headers={"X-CSRFToken": token}, timeout=10)
     assert viewer.close_code == p.CloseCode.UNAUTHENTICATED
+
+
+def test_a_role_for_the_installed_viewer_only_does_not_open_the_browser_console(relay_server):
+    account_id, tech, _ = relay_server.account(permissions=())
+    relay_server.grant(account_id, VIEW + ("keyboard_mouse",), client_types=("viewer",))
+    device = relay_server.device(account_id)
+    http = relay_server.sign_in(tech.username)
+    viewer = relay_server.viewer(device.id, http)
+    error = viewer.expect(p.Error)
+    assert error.code == p.CloseCode.NOT_PERMITTED and "browser" in error.message
+    assert viewer.close_code == p.CloseCode.NOT_PERMITTED
+    page = http.get(f"{relay_server.url}/devices/{device.id}/console")
+    assert page.status_code == 403 and "only the installed viewer" in page.text
+
+    relay_server.grant(account_id, VIEW, client_types=("browser", "viewer"))
+    assert relay_server.viewer(device.id, http).start()["state"] is not None
