@@ -18,6 +18,7 @@ export const ENDINGS = Object.freeze({
   4009: { text: "You may not view this device (no Remote session and View screen permission now).", reconnect: false },
   4010: { text: "Your permission to view this device was withdrawn.", reconnect: true },
   4011: { text: "The connection was idle for too long.", reconnect: true },
+  4012: { text: "Access to this device was not confirmed.", reconnect: true },
 });
 
 /** {text, reconnect, signIn} for a close code (and the relay's own sentence, when it sent one). */

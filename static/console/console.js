@@ -6,7 +6,7 @@
 // put on the canvas here, and only then is the frame ACKed (docs/protocol.md, flow control).
 
 import {
-  T, decodeMessage, encodeAck, encodeClipboard, encodeKey, encodePing, encodePong, encodePointer,
+  T, CONFIRM, decodeMessage, encodeAck, encodeClipboard, encodeKey, encodePing, encodePong, encodePointer,
   encodePower, encodeSelectScreen, permissionSet, Malformed,
 } from "./protocol.js";
 import { CTRL_ALT_DEL, MODIFIER_KEYSYMS, TOOLBAR_KEYSYMS, keysymFor } from "./keys.js";
@@ -127,6 +127,18 @@ function handle(msg) {
       }
       break;
     }
+    case T.CONFIRM_STATE:
+      if (msg.state === CONFIRM.WAITING) {
+        setState("waiting", "Waiting for confirmation…");
+        showNotice("Waiting for confirmation…", msg.text, { reconnect: false });
+      } else if (msg.state === CONFIRM.ALLOWED) {
+        hideNotice();
+        setState("connected", "Connected");
+        note(msg.text);
+      } else {
+        note(msg.text); // denied or no answer: the close that follows says so in full
+      }
+      break;
     case T.ERROR:
       state.lastError = msg;
       if (msg.code === 4010) note(msg.message); // an input refused for lack of its permission

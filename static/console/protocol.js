@@ -9,8 +9,12 @@ export const T = Object.freeze({
   HELLO: 0x01, STATUS: 0x02, SCREEN_INFO: 0x03, FRAME_UPDATE: 0x04, ACK: 0x05, CURSOR: 0x06,
   POINTER: 0x07, KEY: 0x08, CLIPBOARD: 0x09, POWER: 0x0a, POWER_RESULT: 0x0b, PING: 0x0c,
   PONG: 0x0d, SESSION: 0x0e, REQUEST_KEYFRAME: 0x0f, SELECT_SCREEN: 0x10, WELCOME: 0x11,
-  PERMISSIONS: 0x12, DEVICE_STATE: 0x13, ERROR: 0x7f,
+  PERMISSIONS: 0x12, DEVICE_STATE: 0x13, CONFIRM_STATE: 0x16, ERROR: 0x7f,
 });
+
+/** CONFIRM_STATE: where a Confirm-access request stands, and who could answer it. */
+export const CONFIRM = Object.freeze({ WAITING: 1, ALLOWED: 2, DENIED: 3, NO_ANSWER: 4 });
+export const CONFIRM_VIA = Object.freeze({ NONE: 0, HOST: 1, EMAIL: 2 });
 
 export const FLAG_ZSTD = 1;
 export const FLAG_KEYFRAME = 2;
@@ -106,6 +110,13 @@ export function decodeMessage(buffer) {
     case T.POWER_RESULT: msg = { action: r.u8(), status: r.u8(), message: r.str16() }; break;
     case T.PING: case T.PONG: msg = { nonce: r.u64() }; break;
     case T.ERROR: msg = { code: r.u16(), message: r.str16() }; break;
+    case T.CONFIRM_STATE: {
+      const outcome = r.u8(), via = r.u8();
+      if (outcome < CONFIRM.WAITING || outcome > CONFIRM.NO_ANSWER) throw new Malformed("confirmation state");
+      if (via > CONFIRM_VIA.EMAIL) throw new Malformed("confirmation channel");
+      msg = { state: outcome, via, text: r.str16() };
+      break;
+    }
     default: throw new Malformed(`unexpected message type 0x${type.toString(16)}`);
   }
   r.end();
