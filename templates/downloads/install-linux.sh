@@ -72,6 +72,18 @@ if digest.hexdigest() != expected:
 PY
 fi
 
+# What the agent uses from the desktop when it is there: Tk for the confirm-access prompt and
+# xclip for the clipboard. Not under TESSERA_INSTALL_ROOT (packaging): the target system's job.
+if [ -z "$ROOT" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "Installing python3-tk and xclip"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-tk xclip >/dev/null \
+      || echo "Tessera agent installer: could not install python3-tk and xclip; without them the confirm-access prompt cannot be shown (sessions that need it are refused) and there is no clipboard" >&2
+  else
+    echo "Tessera agent installer: install Tk for Python 3 and xclip with your package manager: the confirm-access prompt and the clipboard need them" >&2
+  fi
+fi
+
 echo "Installing the Tessera agent into $PREFIX"
 python3 -m venv "$PREFIX" \
   || fail "could not create a virtual environment (install your distribution's python3-venv package)"

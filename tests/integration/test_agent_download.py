@@ -104,6 +104,8 @@ def test_installer_names_the_served_wheel_and_its_checksum(app, client, db, admi
     assert served.status_code == 200 and hashlib.sha256(served.get_data()).hexdigest() == wheel.sha256
     # No public index name is installed by default any more.
     assert not re.search(r"pip\S* install [^\n]*\btessera\b(?!_agent|-agent)", script)
+    # The desktop helpers the agent needs for the confirm prompt and the clipboard.
+    assert re.search(r"apt-get install -y -q python3-tk xclip", script)
 
 
 def test_installer_link_script_names_the_same_wheel(app, client, db, admin):
