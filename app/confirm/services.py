@@ -311,3 +311,10 @@ def answer_by_email(row: AccessRequest, user: User, allow: bool) -> bool:
 def is_expired(row: AccessRequest, now: datetime | None = None) -> bool:
     return row.state is AccessRequestState.expired or (
         row.state is PENDING and row.expires_at <= (now or utcnow()))
+
+
+def recent_requests(device_id: int, limit: int = 10) -> list[AccessRequest]:
+    """The device's latest access requests, newest first (its details page)."""
+    return list(db.session.scalars(select(AccessRequest).where(AccessRequest.device_id == device_id)
+                                   .order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc())
+                                   .limit(limit)))

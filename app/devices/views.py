@@ -97,6 +97,7 @@ def presence():
 @bp.get("/<int:device_id>")
 @requires("devices.view")
 def details(device_id: int):
+    from app.confirm.services import recent_requests
     from app.relay.services import ending, recent_sessions
     from app.roles.services import permission_label
 
@@ -105,7 +106,7 @@ def details(device_id: int):
                   favourite=services.is_favourite(_user_id(), device.id),
                   status_labels=services.STATUS_LABELS, state_labels=services.STATE_LABELS,
                   form=ConfirmForm(), sessions=recent_sessions(device.id), ending=ending,
-                  permission_label=permission_label)
+                  permission_label=permission_label, access_requests=recent_requests(device.id))
 
 
 @bp.route("/<int:device_id>/edit", methods=["GET", "POST"])

@@ -398,3 +398,29 @@ def test_details_list_the_remote_sessions_with_what_was_used_and_how_they_ended(
     assert "0:01:05" in oldest and "Keyboard and mouse, View screen" in oldest
     assert "The technician&#39;s permission was withdrawn." in oldest
     assert XSS not in page and "&lt;script&gt;" in page
+
+
+def test_details_list_access_confirmations_with_who_answered_and_how(client, db, account, enrolled):
+    from datetime import timedelta
+
+    from app.models import AccessRequest, AccessRequestState, utcnow
+
+    answer = enrol(client, enrolled, "hw-c", "confirm-pc")
+    sign_in(client, account.owner.username)
+    assert 'id="access-requests"' not in client.get(f"/devices/{answer['device_id']}").get_data(as_text=True)
+    now = utcnow()
+    db.session.add_all([
+        AccessRequest(account_id=account.id, device_id=answer["device_id"], technician=f"Eve {XSS}",
+                      created_at=now - timedelta(minutes=9), expires_at=now, state=AccessRequestState.denied,
+                      answered_by="Ann at the desk", answered_via="host"),
+        AccessRequest(account_id=account.id, device_id=answer["device_id"], technician="Tom",
+                      created_at=now - timedelta(minutes=2), expires_at=now, state=AccessRequestState.allowed,
+                      answered_by="Ada Helper", answered_via="email"),
+    ])
+    db.session.commit()
+    page = client.get(f"/devices/{answer['device_id']}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-request="\d+">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    assert "Tom" in rows[0] and "Allowed" in rows[0] and "Ada Helper (by email)" in rows[0]
+    assert "Denied" in rows[1] and "Ann at the desk (at the device)" in rows[1]
+    assert XSS not in page
