@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 # In the order they run; a missing file (a benchmark still being written) is skipped.
-BENCHMARKS = ("tiles", "wire", "relay", "slow_viewer", "idle_agents", "listing", "permissions")
+BENCHMARKS = ("tiles", "wire", "relay", "slow_viewer", "idle_agents", "listing", "permissions",
+              "console_latency")
 QUICK = {
     "tiles": ["--repeat", "3", "--updates", "10"],
     "relay": ["--quick"],
@@ -29,6 +30,7 @@ QUICK = {
     "idle_agents": ["--quick"],
     "listing": ["--repeat", "3", "--naive-repeat", "1", "--sizes", "1000"],
     "permissions": ["--repeat", "3", "--naive-repeat", "1", "--sizes", "1000"],
+    "console_latency": ["--quick"],
 }
 TIMEOUT = 3600
 
