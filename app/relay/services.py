@@ -289,16 +289,23 @@ def ending(close_code: int | None, reason: str = "") -> str:
 
 def session_started(grant: ViewerGrant, viewer_id: int) -> int:
     """Record and audit a viewer admitted to a device; the :class:`RemoteSession` id."""
-    row = RemoteSession(account_id=grant.account_id, device_id=grant.device_id, user_id=grant.user_id,
-                        technician=f"{grant.technician} ({grant.username})"[:320], viewer=viewer_id,
-                        permissions=",".join(sorted(grant.keys)))
-    db.session.add(row)
-    db.session.commit()
-    record("session.started", grant.device_name,
-           {"device_id": grant.device_id, "viewer": viewer_id, "session": row.id,
-            "permissions": sorted(grant.keys)},
-           account_id=grant.account_id, actor=_actor(grant))
-    return row.id
+    try:
+        row = RemoteSession(account_id=grant.account_id, device_id=grant.device_id, user_id=grant.user_id,
+                            technician=f"{grant.technician} ({grant.username})"[:320], viewer=viewer_id,
+                            permissions=",".join(sorted(grant.keys)))
+        db.session.add(row)
+        db.session.flush()
+        session_id = row.id
+        record("session.started", grant.device_name,
+               {"device_id": grant.device_id, "viewer": viewer_id, "session": session_id,
+                "permissions": sorted(grant.keys)},
+               account_id=grant.account_id, actor=_actor(grant), commit=False)
+        db.session.commit()  # the row and the event together (no event when audit is off)
+        return session_id
+    finally:
+        # The viewer's greenlet lives as long as the session: it must not keep a pooled
+        # connection checked out (reading row.id after the commit would start a transaction).
+        _done()
 
 
 def session_ended(session_id: int, grant: ViewerGrant, viewer_id: int, used: set[str],

@@ -155,6 +155,9 @@ class Channel:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else NO_STATUS
                 reason = payload[2:].decode("utf-8", "replace")
                 self.close(code if code != NO_STATUS else CloseCode.NORMAL, "")
+                # The peer closed first: it sends nothing more and waits for us to drop the
+                # connection, so there is nothing to linger for.
+                self._lingered = True
                 raise Closed(code, reason)
             started = True
             parts.append(payload)

@@ -108,3 +108,28 @@ def test_relay_answers_pings_from_agents_and_viewers(relay_server):
     assert agent.expect(p.Pong).nonce == 42
     viewer.send(p.Ping(43))
     assert viewer.expect(p.Pong).nonce == 43
+
+
+def test_open_sessions_do_not_hold_database_connections(relay_server):
+    """Each viewer's greenlet lives as long as its session; none may keep a pooled database
+    connection checked out, or some twenty open consoles would starve the relay (the pool holds
+    15) and everything needing the database would wait for the pool's timeout."""
+    account_id, tech, _ = relay_server.account()
+    device = relay_server.device(account_id)
+    agent = relay_server.agent(device.token)
+    agent.hello()
+    agent.screen_info((128, 64))
+    http = relay_server.sign_in(tech.username)
+    viewers = []
+    for _ in range(20):
+        viewer = relay_server.viewer(device.id, http)
+        viewer.start()
+        viewers.append(viewer)
+    fresh = relay_server.device(account_id)  # the database is still there for everyone else
+    newcomer = relay_server.agent(fresh.token)
+    newcomer.hello()
+    wait_for(lambda: relay_server.device_row(fresh.id).online, 5, message="the new agent online")
+    late = relay_server.viewer(fresh.id, http)
+    assert late.start()["state"].online
+    for viewer in viewers:
+        viewer.close()
