@@ -83,8 +83,8 @@ from pathlib import Path
 from common import percentile  # (importing common: the repository on sys.path, a throw-away secret key)
 
 from live import listening  # noqa: E402
-from tests.relay_harness import free_port, relay_server_process, stop_process, wait_for  # noqa: E402
-from tests.x11_harness import AgentProcess, enrolment_key, start_xvfb  # noqa: E402
+from tests.relay_harness import free_port, stop_process, wait_for  # noqa: E402
+from tests.x11_harness import relay_with_online_agent, start_xvfb  # noqa: E402
 from wire import start_x11vnc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -525,15 +525,7 @@ def console_latency(args) -> dict:
         stack.callback(xterm.stop)
         log(f"Xvfb {xserver.display}, xterm at {xterm.box}, {xterm.cell_w}x{xterm.cell_h} px cells")
 
-        (workdir / "relay").mkdir()
-        server = stack.enter_context(relay_server_process(workdir / "relay"))
-        account_id, tech, _ = server.account()
-        key, _ = enrolment_key(server.app, account_id)
-        agent = AgentProcess(server, key, xserver.display, workdir)
-        stack.callback(agent.stop)
-        device_id = agent.device_id()
-        wait_for(lambda: server.device_row(device_id).online, 30,
-                 message=f"the agent to come online; its log:\n{agent.output()[-3000:]}")
+        server, tech, device_id = relay_with_online_agent(stack, workdir, xserver.display)
         log(f"tessera run at {server.url}, agent online as device {device_id}")
 
         vnc_port = free_port()

@@ -84,8 +84,10 @@ import common  # noqa: F401  (the repository on sys.path, a throw-away secret ke
 
 from agents.common import protocol as p  # noqa: E402
 from agents.host.frames import rect_size  # noqa: E402
-from tests.relay_harness import RelayServer, free_port, relay_server_process, wait_for  # noqa: E402
-from tests.x11_harness import AgentProcess, XServer, enrolment_key, screen_now, start_xvfb, stop_process  # noqa: E402
+from tests.relay_harness import RelayServer, free_port, wait_for  # noqa: E402
+from tests.x11_harness import (  # noqa: E402
+    XServer, relay_with_online_agent, screen_now, start_xvfb, stop_process,
+)
 
 SCREEN = "1280x800x24"
 TARGET_RATIO = 0.5
@@ -832,15 +834,7 @@ class World:
         self.desktop.start()
         log(f"Xvfb {self.x.display}, xterms up")
 
-        (workdir / "relay").mkdir()
-        server = stack.enter_context(relay_server_process(workdir / "relay"))
-        account_id, tech, _ = server.account()
-        key, _ = enrolment_key(server.app, account_id)
-        agent = AgentProcess(server, key, self.x.display, workdir)
-        stack.callback(agent.stop)
-        device_id = agent.device_id()
-        wait_for(lambda: server.device_row(device_id).online, 30,
-                 message=f"the agent to come online; its log:\n{agent.output()[-3000:]}")
+        server, tech, device_id = relay_with_online_agent(stack, workdir, self.x.display)
         log(f"tessera run at {server.url}, agent online as device {device_id}")
 
         vnc_port = free_port()

@@ -130,3 +130,21 @@ class AgentProcess:
     def stop(self) -> None:
         stop_process(self.process, 15)
         self.log.close()
+
+
+def relay_with_online_agent(stack, workdir: Path, display: str):
+    """``tessera run`` in ``workdir``/relay with an account, its technician and a real
+    ``tessera-agent`` on ``display`` that has enrolled and is online; everything is stopped by
+    ``stack`` (an ExitStack). Returns (server, technician, device id). For the benchmarks."""
+    from tests.relay_harness import relay_server_process
+
+    (workdir / "relay").mkdir()
+    server = stack.enter_context(relay_server_process(workdir / "relay"))
+    account_id, tech, _ = server.account()
+    key, _ = enrolment_key(server.app, account_id)
+    agent = AgentProcess(server, key, display, workdir)
+    stack.callback(agent.stop)
+    device_id = agent.device_id()
+    wait_for(lambda: server.device_row(device_id).online, 30,
+             message=f"the agent to come online; its log:\n{agent.output()[-3000:]}")
+    return server, tech, device_id
