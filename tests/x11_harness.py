@@ -119,7 +119,7 @@ class AgentProcess:
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "DISPLAY": display})
 
-    def device_id(self, timeout=20.0) -> int:
+    def device_id(self, timeout=45.0) -> int:  # generous: CI machines are shared and loaded
         meta = self.state_dir / "device.json"
         wait_for(meta.exists, timeout, message=f"the agent to enrol; its log:\n{self.output()}")
         return json.loads(meta.read_text())["device_id"]
