@@ -116,13 +116,20 @@ class AgentProcess:
         self.process = subprocess.Popen(
             command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
                        "--display", display, "--hardware-id", uuid.uuid4().hex],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "DISPLAY": display})
 
-    def device_id(self, timeout=45.0) -> int:  # generous: CI machines are shared and loaded
+    def device_id(self, timeout=90.0) -> int:  # generous: CI machines are shared and loaded
         meta = self.state_dir / "device.json"
-        wait_for(meta.exists, timeout, message=f"the agent to enrol; its log:\n{self.output()}")
+        try:
+            wait_for(meta.exists, timeout, message="the agent to enrol")
+        except AssertionError as missing:  # say what the agent said by then, and whether it runs
+            raise AssertionError(f"{missing} (the agent {self._state()}); its log:\n{self.output()}") from None
         return json.loads(meta.read_text())["device_id"]
+
+    def _state(self) -> str:
+        code = self.process.poll()
+        return "is still running" if code is None else f"exited with {code}"
 
     def output(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -145,6 +152,8 @@ def relay_with_online_agent(stack, workdir: Path, display: str):
     agent = AgentProcess(server, key, display, workdir)
     stack.callback(agent.stop)
     device_id = agent.device_id()
-    wait_for(lambda: server.device_row(device_id).online, 30,
-             message=f"the agent to come online; its log:\n{agent.output()[-3000:]}")
+    try:
+        wait_for(lambda: server.device_row(device_id).online, 30, message="the agent to come online")
+    except AssertionError as late:
+        raise AssertionError(f"{late}; its log:\n{agent.output()[-3000:]}") from None
     return server, tech, device_id
