@@ -263,9 +263,8 @@ class ViewerConn:
                 return
             # The link may have been dropped and made anew while the agent was away.
             self.link = self.link.hub.link(self.grant.device_id, self.grant.account_id)
-        self.session_id = services.session_started(self.grant, self.id)
-        if self.gone.is_set():
-            return  # the reader ended meanwhile; it records the end of the session
+        # Join the link before recording the session: on PostgreSQL the write lets other
+        # greenlets run, and an agent's frames must already count this viewer as watching.
         link = self.link
         self.started = True
         link.add_viewer(self)
@@ -279,6 +278,12 @@ class ViewerConn:
         if link.cursor is not None:
             c = link.cursor
             self.set_cursor(p.Cursor(c.x, c.y, c.visible, link.cursor_shape))
+        session_id = services.session_started(self.grant, self.id)
+        if self.gone.is_set():  # the reader ended while it was recorded: record the end too
+            services.session_ended(session_id, self.grant, self.id, self.used,
+                                   self.channel.close_code, self.channel.close_reason)
+            return
+        self.session_id = session_id
 
 
 def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
