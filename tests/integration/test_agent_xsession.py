@@ -259,7 +259,7 @@ class AutoAgent:
 
     def device_id(self) -> int:
         meta = self.state_dir / "device.json"
-        wait_for(meta.exists, 20, message=f"the agent to enrol; its log:\n{self.output()}")
+        wait_for(meta.exists, 90, message=f"the agent to enrol; its log:\n{self.output()}")
         return json.loads(meta.read_text())["device_id"]
 
     def stop(self) -> None:
