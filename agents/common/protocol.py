@@ -63,6 +63,9 @@ class MsgType(IntEnum):
     CONFIRM_REQUEST = 0x14
     CONFIRM_ANSWER = 0x15
     CONFIRM_STATE = 0x16
+    CONFIRM_CANCEL = 0x17
+    CONSENT_REQUEST = 0x18  # R→A, OnDemand agents only
+    CONSENT = 0x19          # A→R, OnDemand agents only
     ERROR = 0x7F
 
 
@@ -134,13 +137,17 @@ class CloseCode(IntEnum):
     PERMISSION_WITHDRAWN = 4010
     IDLE = 4011
     ACCESS_DENIED = 4012
+    ENDED_BY_HOST = 4013    # the person at the computer ended the OnDemand session
+    REJECTED = 4014         # the technician rejected the waiting OnDemand session; key void
+    EXPIRED = 4015          # the OnDemand key expired, or the session waited too long
+    AGENT_GONE = 4016       # the OnDemand agent's connection ended: the session is over
 
 
 # Which side may send which message (docs/protocol.md, "Messages").
 FROM_AGENT = frozenset({
     MsgType.HELLO, MsgType.STATUS, MsgType.SCREEN_INFO, MsgType.FRAME_UPDATE, MsgType.CURSOR,
     MsgType.CLIPBOARD, MsgType.POWER_RESULT, MsgType.PING, MsgType.PONG, MsgType.ERROR,
-    MsgType.CONFIRM_ANSWER,
+    MsgType.CONFIRM_ANSWER, MsgType.CONSENT,
 })
 FROM_VIEWER = frozenset({
     MsgType.ACK, MsgType.POINTER, MsgType.KEY, MsgType.CLIPBOARD, MsgType.POWER, MsgType.PING,
@@ -1071,6 +1078,66 @@ class ConfirmState:
 
 
 @dataclass(frozen=True)
+class ConsentRequest:
+    """OnDemand: the technician pressed Start. Ask the person at the computer which of
+    ``permissions`` (a mask of what the technician may use) they allow; nothing of the screen
+    is sent before the answer."""
+
+    permissions: int
+    timeout: int
+    technician: str
+
+    TYPE = MsgType.CONSENT_REQUEST
+    _S = struct.Struct("<BIH")
+
+    def encode(self) -> bytes:
+        return self._S.pack(self.TYPE, self.permissions, self.timeout) + _str8(self.technician, "technician")
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "ConsentRequest":
+        permissions, timeout = r.unpack(struct.Struct("<IH"))
+        if timeout == 0:
+            raise _malformed("a consent request needs a timeout of at least one second")
+        return cls(permissions, timeout, r.str8("technician"))
+
+
+@dataclass(frozen=True)
+class Consent:
+    """OnDemand: what the person at the computer allowed (0: declined, or no answer in time).
+    A bit the request did not ask for is malformed."""
+
+    permissions: int
+
+    TYPE = MsgType.CONSENT
+    _S = struct.Struct("<BI")
+
+    def encode(self) -> bytes:
+        return self._S.pack(self.TYPE, self.permissions)
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "Consent":
+        return cls(r.u32())
+
+
+@dataclass(frozen=True)
+class ConfirmCancel:
+    """The question ``request`` was settled without this agent's answer (an emailed answer,
+    the relay's deadline, the technician leaving): close its prompt, send no answer."""
+
+    request: int
+
+    TYPE = MsgType.CONFIRM_CANCEL
+    _S = struct.Struct("<BI")
+
+    def encode(self) -> bytes:
+        return self._S.pack(self.TYPE, self.request)
+
+    @classmethod
+    def _decode(cls, r: _Reader) -> "ConfirmCancel":
+        return cls(r.u32())
+
+
+@dataclass(frozen=True)
 class Error:
     code: int
     message: str = ""
@@ -1088,12 +1155,14 @@ class Error:
 
 Message = Union[Hello, Status, ScreenInfo, FrameUpdate, Ack, Cursor, Pointer, Key, Clipboard,
                 Power, PowerResult, Ping, Pong, Session, RequestKeyframe, SelectScreen, Welcome,
-                Permissions, DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState, Error]
+                Permissions, DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState,
+                ConfirmCancel, ConsentRequest, Consent, Error]
 
 _DECODERS = {cls.TYPE: cls for cls in (
     Hello, Status, ScreenInfo, FrameUpdate, Ack, Cursor, Pointer, Key, Clipboard, Power,
     PowerResult, Ping, Pong, Session, RequestKeyframe, SelectScreen, Welcome, Permissions,
-    DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState, Error)}
+    DeviceState, ConfirmRequest, ConfirmAnswer, ConfirmState, ConfirmCancel, ConsentRequest, Consent,
+    Error)}
 
 
 def message_type(data) -> MsgType:

@@ -6,6 +6,7 @@ from app.models.assignments import Assignment, Recurrence, Schedule  # noqa: F40
 from app.models.audit import AuditEvent, AuditReport  # noqa: F401
 from app.models.devices import Device, DeviceFavourite, EnrolmentState, Package  # noqa: F401
 from app.models.groups import Group, GroupKind  # noqa: F401
+from app.models.ondemand import OnDemandSession, OnDemandState  # noqa: F401
 from app.models.remote_sessions import RemoteSession  # noqa: F401
 from app.models.roles import Application, Role, RoleType  # noqa: F401
 from app.models.users import (  # noqa: F401
