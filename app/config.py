@@ -64,6 +64,13 @@ class Config:
         self.SIGNIN_SLOWDOWN_AFTER = int(env("TESSERA_SIGNIN_SLOWDOWN_AFTER", "3"))
         self.SIGNIN_SLOWDOWN_SECONDS = float(env("TESSERA_SIGNIN_SLOWDOWN_SECONDS", "0.5"))
         self.SIGNIN_SLOWDOWN_MAX = float(env("TESSERA_SIGNIN_SLOWDOWN_MAX", "5"))
+        # OnDemand keys (app/ondemand/throttle.py): every key typed on the public page or
+        # presented by an OnDemand agent counts, per client address and across all addresses.
+        # With 10^9 keys, a handful live, and these limits, guessing one takes centuries.
+        self.ONDEMAND_KEY_LIMIT_PER_ADDRESS = env("TESSERA_ONDEMAND_KEY_LIMIT_PER_ADDRESS", "20 per 10 minutes")
+        self.ONDEMAND_KEY_LIMIT_GLOBAL = env("TESSERA_ONDEMAND_KEY_LIMIT_GLOBAL", "600 per hour")
+        # The oldest tessera-ondemand the relay accepts; older ones are told to download again.
+        self.ONDEMAND_MIN_AGENT_VERSION = env("TESSERA_ONDEMAND_MIN_AGENT_VERSION", "0.1.0")
         # Agent enrolment (POST /api/v1/agent/enroll): attempts per client address.
         self.AGENT_ENROLL_LIMIT = env("TESSERA_AGENT_ENROLL_LIMIT", "30 per minute")
         # The Linux installer installs the agent wheel this Portal builds and serves

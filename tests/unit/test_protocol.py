@@ -60,6 +60,10 @@ EVERY_MESSAGE = [
     p.ConfirmAnswer(request=8, answer=p.Answer.UNANSWERED),
     p.ConfirmState(p.ConfirmOutcome.WAITING, p.ConfirmVia.NONE, "Waiting for confirmation…"),
     p.ConfirmState(p.ConfirmOutcome.DENIED, p.ConfirmVia.EMAIL, "Denied by Ann."),
+    p.ConfirmCancel(request=2**32 - 1),
+    p.ConsentRequest(permissions=0b100110, timeout=120, technician="Tina Tech (tina@example.com) <b>"),
+    p.Consent(permissions=0b10),
+    p.Consent(permissions=0),
     p.Error(code=p.CloseCode.MALFORMED, message="bad bytes"),
 ]
 
@@ -146,6 +150,8 @@ def test_corrupt_compressed_update_is_malformed():
     (b"\x15\x01\x00\x00\x00\x03", p.CloseCode.MALFORMED),  # unknown answer
     (b"\x15\x01\x00\x00\x00", p.CloseCode.MALFORMED),  # answer cut short
     (p.ConfirmAnswer(1, p.Answer.DENY).encode() + b"\x00", p.CloseCode.MALFORMED),  # trailing byte
+    (p.ConfirmCancel(1).encode()[:-1], p.CloseCode.MALFORMED),  # the request cut short
+    (p.ConfirmCancel(1).encode() + b"\x00", p.CloseCode.MALFORMED),  # trailing byte
     (b"\x16\x00\x00\x00\x00", p.CloseCode.MALFORMED),  # unknown confirmation state
     (b"\x16\x02\x03\x00\x00", p.CloseCode.MALFORMED),  # unknown channel
     (b"\x16\x02\x01\x05\x00ab", p.CloseCode.MALFORMED),  # text shorter than its length
@@ -242,7 +248,7 @@ def test_permission_bits_follow_the_device_permissions_order():
 def test_directions_cover_every_message_a_peer_may_send():
     relay_only = {p.MsgType.SESSION, p.MsgType.REQUEST_KEYFRAME, p.MsgType.WELCOME,
                   p.MsgType.PERMISSIONS, p.MsgType.DEVICE_STATE, p.MsgType.CONFIRM_REQUEST,
-                  p.MsgType.CONFIRM_STATE}
+                  p.MsgType.CONFIRM_STATE, p.MsgType.CONFIRM_CANCEL, p.MsgType.CONSENT_REQUEST}
     assert p.FROM_AGENT | p.FROM_VIEWER | relay_only == set(p.MsgType)
     assert not (p.FROM_AGENT | p.FROM_VIEWER) & relay_only
 
