@@ -9,13 +9,18 @@ answers pings and drops input, and no frame is sent), then handles what the view
 acks, input (each checked against permissions at most about a second old), screen choice. A
 writer greenlet sends everything else.
 
-Flow control: at most ``IN_FLIGHT`` frame updates are sent and not yet acked. While the viewer
-keeps up, the agent's updates are forwarded as they are (the rectangle bytes the agent sent,
-shared by every viewer); once it has ``IN_FLIGHT`` outstanding, new changes only mark its
-:class:`~app.relay.framebuffer.TileSet`, and it gets one frame at a time until it catches up
-(an ack leaves nothing in flight and nothing dirty): each is built from the relay's framebuffer
-for all dirty tiles when the previous one is acked. So a slow viewer is about a frame behind,
-never a queue behind, and what the relay holds for it is bounded by the screen size.
+A viewer watches one screen, or every screen (``SELECT_SCREEN`` 0xFF, the console's "All
+monitors"); each screen watched has its own key-frame and dirty-tile state, and one flow-control
+window covers them all.
+
+Flow control: at most ``IN_FLIGHT`` frame updates are sent and not yet acked, whatever their
+screen. While the viewer keeps up, the agent's updates are forwarded as they are (the rectangle
+bytes the agent sent, shared by every viewer); once it has ``IN_FLIGHT`` outstanding, new
+changes only mark the screen's :class:`~app.relay.framebuffer.TileSet`, and it gets one frame
+at a time until it catches up (an ack leaves nothing in flight and nothing dirty): each is built
+from the relay's framebuffer for all dirty tiles of one screen when the previous one is acked,
+the screens taking turns. So a slow viewer is about a frame behind, never a queue behind, and
+what the relay holds for it is bounded by the screens' sizes.
 
 Called by ``app.relay.views.view``.
 """
@@ -32,6 +37,7 @@ from gevent.queue import Empty, Full, Queue
 from agents.common import protocol as p
 from app.confirm.services import confirm_rules
 from app.relay import confirm, services
+from app.relay.framebuffer import TileSet
 from app.relay.hub import PERMISSION_EVERY, DeviceLink, get_hub
 from app.relay.wsio import Channel, Closed
 
@@ -75,11 +81,13 @@ class ViewerConn:
         self.control: Queue = Queue(maxsize=QUEUE_SIZE)
         self.wake = Event()
         self.compressor = _compressor() if compress else None
+        # The screen watched (p.ALL_SCREENS: every one), None while there is no SCREEN_INFO.
         self.screen: int | None = None
         self.wanted_screen: int | None = None
-        self.tiles = None
-        self.needs_key = True
-        self.forward: deque = deque()
+        self.needs_key: set[int] = set()  # watched screens whose next frame is a key frame
+        self.tiles: dict[int, TileSet] = {}  # per screen, what changed while it was behind
+        self.turn = -1  # the screen last built from dirty tiles: the others go first next
+        self.forward: deque = deque()  # (screen, rectangle bytes, keyframe) to send as they are
         self.in_flight: deque = deque()
         self.window = IN_FLIGHT  # frames it may have in flight now: 1 while it is behind
         self.last_seq = 0
@@ -115,30 +123,61 @@ class ViewerConn:
             self._start_over()
         else:
             wanted = self.wanted_screen if self.wanted_screen is not None else self.screen
-            if wanted is None or info.by_id(wanted) is None:
+            if wanted is None or (wanted != p.ALL_SCREENS and info.by_id(wanted) is None):
                 wanted = info.primary.id
-            if wanted != self.screen or wanted in changed:
+            if wanted != self.screen:
                 self.screen = wanted
                 self._start_over()
+            else:  # the same choice: key frames of the screens that changed size or came
+                self._start_over(changed)
         self.wake.set()
 
-    def _start_over(self) -> None:
-        self.needs_key = True
-        self.tiles = None
-        self.forward.clear()
+    def select(self, screen: int) -> None:
+        """The viewer chose a screen (or every one): key frames of what it watches now."""
+        self.wanted_screen = screen
+        if self.link.screens is not None:
+            self.screen = screen
+            self._start_over()
+            self.wake.set()
+
+    def watched(self) -> set[int]:
+        info = self.link.screens
+        if self.screen is None or info is None:
+            return set()
+        if self.screen == p.ALL_SCREENS:
+            return {m.id for m in info.monitors}
+        return {self.screen}
+
+    def _start_over(self, screens: set[int] | None = None) -> None:
+        """The next frame of each of ``screens`` (default: every screen watched) is a key
+        frame, and what was queued or marked for them is dropped; so is everything about
+        screens no longer watched."""
+        watched = self.watched()
+        screens = watched if screens is None else screens & watched
+        self.needs_key = (self.needs_key & watched) | screens
+        self.tiles = {s: t for s, t in self.tiles.items() if s in watched and s not in screens}
+        if self.forward:
+            self.forward = deque(f for f in self.forward if f[0] in watched and f[0] not in screens)
+
+    def behind(self) -> bool:
+        """Some screen has changes marked that were not sent yet."""
+        return any(self.tiles.values())
 
     def on_update(self, screen: int, fb, update: p.FrameUpdate) -> None:
-        if screen != self.screen:
+        if screen != self.screen and self.screen != p.ALL_SCREENS:
             return
-        if self.needs_key or not fb.complete:
+        if screen in self.needs_key or not fb.complete:
             self.wake.set()  # the key frame it waits for includes this change (and may be due)
             return
-        if not self.tiles and len(self.in_flight) + len(self.forward) < self.window:
-            self.forward.append((update.payload, update.keyframe))
+        if not self.behind() and len(self.in_flight) + len(self.forward) < self.window:
+            self.forward.append((screen, update.payload, update.keyframe))
         else:
             # Behind: one frame at a time from now on, each built when the last is acked, so
             # what it gets is never older than the frame it is painting.
-            fb.mark(self.tiles, update.rects)
+            tiles = self.tiles.get(screen)
+            if tiles is None:
+                tiles = self.tiles[screen] = fb.tiles()
+            fb.mark(tiles, update.rects)
             self.window = 1
         self.wake.set()
 
@@ -189,33 +228,37 @@ class ViewerConn:
         if seq in self.in_flight:
             while self.in_flight and self.in_flight.popleft() != seq:
                 pass
-            if not self.in_flight and not self.forward and not self.tiles:
+            if not self.in_flight and not self.forward and not self.behind():
                 self.window = IN_FLIGHT  # caught up
             self.wake.set()
         elif (self.last_seq - seq) % SEQ_MOD >= SEQ_MOD // 2 or self.last_seq == 0:
             raise p.ProtocolError(p.CloseCode.MALFORMED, f"an ACK for frame {seq}, never sent")
 
     def _next_frame(self) -> bytes | None:
-        if self.screen is None:
+        """The next frame to send: a key frame a screen waits for (once the relay has that
+        screen whole), else an update to forward, else one screen's dirty tiles."""
+        framebuffers = self.link.framebuffers
+        for screen in sorted(self.needs_key):
+            fb = framebuffers.get(screen)
+            if fb is not None and fb.complete:
+                self.needs_key.discard(screen)
+                self.tiles.pop(screen, None)
+                return self._frame(screen, fb.keyframe(), True)
+        if self.forward:
+            return self._frame(*self.forward.popleft())
+        dirty = sorted(s for s, tiles in self.tiles.items() if tiles)
+        if not dirty:
             return None
-        fb = self.link.framebuffers.get(self.screen)
-        if fb is None or not fb.complete:
-            return None
-        if self.needs_key:
-            payload, keyframe = fb.keyframe(), True
-            self.needs_key = False
-            self.tiles = fb.tiles()
-            self.forward.clear()
-        elif self.forward:
-            payload, keyframe = self.forward.popleft()
-        elif self.tiles:
-            payload, keyframe = fb.encode_tiles(self.tiles), False
-            self.tiles.clear()
-        else:
-            return None
+        self.turn = next((s for s in dirty if s > self.turn), dirty[0])
+        tiles = self.tiles[self.turn]
+        payload = framebuffers[self.turn].encode_tiles(tiles)
+        tiles.clear()
+        return self._frame(self.turn, payload, False)
+
+    def _frame(self, screen: int, payload: bytes, keyframe: bool) -> bytes:
         self.last_seq = self.last_seq % (SEQ_MOD - 1) + 1
         self.in_flight.append(self.last_seq)
-        return p.encode_frame_update(self.screen, self.last_seq, payload, keyframe, self.compressor)
+        return p.encode_frame_update(screen, self.last_seq, payload, keyframe, self.compressor)
 
     def write_loop(self) -> None:
         channel = self.channel
@@ -379,13 +422,10 @@ def _read_loop(viewer: ViewerConn) -> None:
         elif isinstance(msg, p.Ack):
             viewer.on_ack(msg.seq)
         elif isinstance(msg, p.SelectScreen):
-            if link.screens is not None and link.screens.by_id(msg.screen) is None:
+            if (msg.screen != p.ALL_SCREENS and link.screens is not None
+                    and link.screens.by_id(msg.screen) is None):
                 raise p.ProtocolError(p.CloseCode.MALFORMED, f"there is no screen {msg.screen}")
-            viewer.wanted_screen = msg.screen
-            if link.screens is not None:
-                viewer.screen = msg.screen
-                viewer._start_over()
-                viewer.wake.set()
+            viewer.select(msg.screen)
         elif isinstance(msg, p.Ping):
             viewer.post(p.Pong(msg.nonce).encode())
 
