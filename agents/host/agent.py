@@ -8,7 +8,8 @@ One connection is a :class:`Connection` (names from ``docs/protocol.md``):
 * ``HELLO`` and ``SCREEN_INFO`` first; then the receive loop (this thread) answers the relay:
   ``SESSION`` (viewers come and go), ``REQUEST_KEYFRAME``, ``ACK``, ``POINTER``/``KEY``
   (XTest), ``CLIPBOARD``, ``POWER``, ``PING``, ``CONFIRM_REQUEST`` (the allow/deny prompt of
-  ``agents.host.prompt``, in a process of its own, answered from a worker thread).
+  ``agents.host.prompt``, in a process of its own, answered from a worker thread) and
+  ``CONFIRM_CANCEL`` (that prompt closed, its answer never sent).
 * A capture thread grabs every screen while at least one viewer watches, at up to 30 fps
   while the screen changes and 2 fps while it does not, keeps at most 2 frame updates
   unacknowledged, and sends the changed tiles zstd-compressed through the connection's stream.
@@ -571,7 +572,13 @@ class Connection:
         elif isinstance(message, P.Power):
             threading.Thread(target=self._power, args=(message.action,), daemon=True).start()
         elif isinstance(message, P.ConfirmRequest):
-            threading.Thread(target=self._confirm, args=(message,), daemon=True).start()
+            log.info("confirm access: asking whether %s may connect", message.technician)
+            self.prompts.start(message.request, message.technician, message.timeout,
+                               self.agent.display, lambda word: self._confirm(message, word))
+        elif isinstance(message, P.ConfirmCancel):
+            if self.prompts.cancel(message.request):
+                log.info("confirm access: request %s was settled elsewhere; its prompt is closed",
+                         message.request)
         elif isinstance(message, P.Ping):
             self.send(P.Pong(message.nonce))
         elif isinstance(message, P.Error):
@@ -648,11 +655,9 @@ class Connection:
         message = result.message.encode("utf-8")[:P.MAX_TEXT].decode("utf-8", "ignore")
         self._try_send(P.PowerResult(P.PowerAction(result.action), P.PowerStatus(result.status), message))
 
-    def _confirm(self, request: P.ConfirmRequest) -> None:
-        """Ask the person at this computer, then tell the relay (UNANSWERED when nobody
-        clicked in time or the prompt could not be shown)."""
-        log.info("confirm access: asking whether %s may connect", request.technician)
-        word = self.prompts.ask(request.technician, request.timeout, self.agent.display)
+    def _confirm(self, request: P.ConfirmRequest, word: str) -> None:
+        """The person at this computer answered (on the prompt's worker thread): tell the
+        relay (UNANSWERED when nobody clicked in time or the prompt could not be shown)."""
         answer = {ALLOW: P.Answer.ALLOW, DENY: P.Answer.DENY}.get(word, P.Answer.UNANSWERED)
         log.info("confirm access: %s for %s", answer.name.lower(), request.technician)
         if not self.closed.is_set():

@@ -1,10 +1,16 @@
 """The confirm-access prompt on the host (spec B8, ``CONFIRM_REQUEST`` in docs/protocol.md).
 
 The agent's receive loop must never wait for a person, and a Tk main loop wants a thread of its
-own, so the prompt is a process of its own: :func:`ask` (called by ``agents.host.agent`` on a
-worker thread) runs ``python -m agents.host.prompt --technician NAME --timeout SECONDS`` on the
-agent's X display (``DISPLAY``, and the ``XAUTHORITY`` the agent uses) and reads the one word it
-prints: ``allow``, ``deny`` or ``unanswered``.
+own, so the prompt is a process of its own: :meth:`Prompts.start` (called by
+``agents.host.agent`` for each ``CONFIRM_REQUEST``) runs ``python -m agents.host.prompt
+--technician NAME --timeout SECONDS`` on the agent's X display (``DISPLAY``, and the
+``XAUTHORITY`` the agent uses) from a worker thread, and reads the one word it prints:
+``allow``, ``deny`` or ``unanswered``.
+
+When the relay settles the request some other way first, ``CONFIRM_CANCEL`` arrives and
+:meth:`Prompts.cancel` ends that process (SIGTERM): Tk is only ever touched by the prompt
+process's own main thread, so nothing in the agent calls into Tk from another thread. A
+cancelled request's answer, even one clicked in the same instant, is never sent.
 
 The window, "Tessera: allow remote access?", names the technician, counts down, and has Allow
 and Deny buttons (Alt+A, Alt+D; Deny has the focus); Escape or closing the window denies; when the time is up nobody answered
@@ -19,6 +25,8 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
+from typing import Callable
 
 log = logging.getLogger("tessera.agent")
 
@@ -26,31 +34,60 @@ TITLE = "Tessera: allow remote access?"
 ALLOW, DENY, UNANSWERED = "allow", "deny", "unanswered"
 
 
-class Prompts:
-    """The prompt processes one connection has open, so they can be closed with it."""
+@dataclass
+class _Ask:
+    """One open question: its prompt process once started, and whether it was cancelled."""
 
-    def __init__(self):
+    process: subprocess.Popen | None = None
+    cancelled: bool = False
+
+
+class Prompts:
+    """The prompts one connection has open, by request id, so that the relay can cancel one
+    (``CONFIRM_CANCEL``) and the connection can close them all when it ends."""
+
+    def __init__(self, command: list[str] | None = None):
+        # The prompt program; tests put a stand-in here (it gets --technician and --timeout).
+        self.command = command or [sys.executable, "-m", "agents.host.prompt"]
         self._lock = threading.Lock()
-        self._running: set[subprocess.Popen] = set()
+        self._asks: dict[int, _Ask] = {}
         self._closed = False
 
-    def ask(self, technician: str, timeout: int, display: str | None) -> str:
-        """Show the prompt and wait for it: ``allow``, ``deny`` or ``unanswered``."""
+    def start(self, request: int, technician: str, timeout: int, display: str | None,
+              reply: Callable[[str], None]) -> None:
+        """Ask on a worker thread and call ``reply`` with ``allow``, ``deny`` or ``unanswered``
+        unless the request is cancelled (or the connection closed) first. Registered before
+        this returns, so a ``CONFIRM_CANCEL`` read right after it always finds the request."""
+        with self._lock:
+            self._asks[request] = _Ask(cancelled=self._closed)
+        threading.Thread(target=self._run, args=(request, technician, timeout, display, reply),
+                         name=f"confirm-{request}", daemon=True).start()
+
+    def _run(self, request, technician, timeout, display, reply) -> None:
+        word = self.ask(request, technician, timeout, display)
+        if word is not None:
+            reply(word)
+
+    def ask(self, request: int, technician: str, timeout: int, display: str | None) -> str | None:
+        """Show the prompt and wait for it: ``allow``, ``deny`` or ``unanswered``; None when
+        the request was cancelled or the connection closed (its answer must not be sent)."""
         env = dict(os.environ)
         if display:
             env["DISPLAY"] = display
-        command = [sys.executable, "-m", "agents.host.prompt", "--technician", technician,
-                   "--timeout", str(int(timeout))]
+        command = self.command + ["--technician", technician, "--timeout", str(int(timeout))]
         with self._lock:
-            if self._closed:
-                return UNANSWERED
+            ask = self._asks.setdefault(request, _Ask(cancelled=self._closed))
+            if ask.cancelled:
+                self._asks.pop(request, None)
+                return None
             try:
-                process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                ask.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             except OSError as exc:
+                self._asks.pop(request, None)
                 log.warning("the confirm-access prompt could not start: %s", exc)
                 return UNANSWERED
-            self._running.add(process)
+        process = ask.process
         try:
             out, err = process.communicate(timeout=timeout + 10)
         except subprocess.TimeoutExpired:
@@ -58,7 +95,9 @@ class Prompts:
             out, err = process.communicate()
         finally:
             with self._lock:
-                self._running.discard(process)
+                self._asks.pop(request, None)
+        if ask.cancelled:  # set under the lock before the process was ended
+            return None
         word = out.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         if word[0] in (ALLOW, DENY, UNANSWERED):
             return word[0]
@@ -66,16 +105,36 @@ class Prompts:
                     err.decode("utf-8", "replace").strip()[-500:])
         return UNANSWERED
 
+    def cancel(self, request: int) -> bool:
+        """The relay settled ``request`` without this answer: close its prompt. False when the
+        request is not open here (unknown, or already answered): nothing to do."""
+        with self._lock:
+            ask = self._asks.get(request)
+            if ask is None:
+                return False
+            ask.cancelled = True
+            process = ask.process
+        _end(process)
+        return True
+
     def close(self) -> None:
         """The connection ended: its questions no longer matter."""
         with self._lock:
             self._closed = True
-            running = list(self._running)
+            for ask in self._asks.values():
+                ask.cancelled = True
+            running = [ask.process for ask in self._asks.values()]
         for process in running:
-            try:
-                process.terminate()
-            except OSError:
-                pass
+            _end(process)
+
+
+def _end(process: subprocess.Popen | None) -> None:
+    if process is None:
+        return  # not started yet: ask() sees the flag and does not start it
+    try:
+        process.terminate()
+    except OSError:
+        pass
 
 
 def show(technician: str, timeout: int) -> str:

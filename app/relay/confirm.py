@@ -9,7 +9,9 @@ while the viewer's reader goes on answering pings and dropping input:
 * a pending :class:`~app.models.AccessRequest` row is opened (``app.confirm.services``);
 * the person at the host is asked with ``CONFIRM_REQUEST`` when a role asks the host and the
   agent is connected; the agent answers ``CONFIRM_ANSWER`` (allow, deny, or unanswered when
-  nobody clicked in time), and the relay gives up on it a little after the timeout;
+  nobody clicked in time), and the relay gives up on it a little after the timeout. Whatever
+  settles the question before the agent answers (an emailed answer, that deadline, the viewer
+  leaving) sends the agent ``CONFIRM_CANCEL``, so its prompt does not stay open for nothing;
 * the members of the roles' confirm groups get an email with a signed link to the answer page,
   at once, or only when the host did not answer (or cannot be asked);
 * the viewer gets ``CONFIRM_STATE`` waiting, then the outcome. The first answer wins
@@ -148,8 +150,7 @@ class _Waiter:
                                        WAITING[(self.question is not None, self.emailed)]).encode())
             return self._wait()
         finally:
-            if self.question is not None:
-                viewer.link.questions.pop(self.request_id, None)
+            self._drop_question(cancel=True)
 
     def _ask_host(self, timeout: int) -> None:
         link = self.viewer.link
@@ -168,6 +169,18 @@ class _Waiter:
             self.emailed = sent > 0
             if not sent:
                 log.warning("relay: no confirmation email could be sent for request %s", self.request_id)
+
+    def _drop_question(self, cancel: bool) -> None:
+        """Stop waiting for the host (a late ``CONFIRM_ANSWER`` is then ignored). ``cancel``:
+        unless the agent answered, or its connection is gone, tell it with ``CONFIRM_CANCEL``
+        to close the prompt."""
+        question, self.question = self.question, None
+        if question is None:
+            return
+        link = self.viewer.link
+        link.questions.pop(question.request_id, None)
+        if cancel and question.answer is None and link.agent is question.agent:
+            question.agent.post(p.ConfirmCancel(question.request_id).encode())
 
     def _host_answer(self) -> p.Answer | None:
         """The host's answer once it is in (UNANSWERED when the agent gave up, went away, or
@@ -188,12 +201,12 @@ class _Waiter:
             if self.question is not None:
                 answer = self._host_answer()
                 if answer in (p.Answer.ALLOW, p.Answer.DENY):
-                    self.question = None
+                    self._drop_question(cancel=False)
                     confirm.answer(self.request_id, answer is p.Answer.ALLOW, _host_person(viewer),
                                    confirm.HOST)
                     # Whether it won or an emailed answer came first, the row says what counts.
                 elif answer is p.Answer.UNANSWERED:
-                    self.question = None
+                    self._drop_question(cancel=True)  # the relay's deadline: the prompt may hang
                     if self.plan.by_email and not self.emailed:
                         self._email()
                         if self.emailed:

@@ -7,7 +7,9 @@ answered (4012 after the timeout, shortened with TESSERA_CONFIRM_TIMEOUT); the e
 (locked, nobody logged in) skip it; a viewer leaving cancels the request. By email, every member
 of the role's groups gets a link (the technician does not); the first member to allow starts the
 waiting session, the next sees it was answered; a tampered link or another member's link is
-refused.
+refused. Whatever settles a question the host was asked before the host answers (an emailed
+answer, the relay's deadline, the viewer leaving) sends the agent CONFIRM_CANCEL; an answer
+from the host never does.
 """
 from __future__ import annotations
 
@@ -156,7 +158,7 @@ def test_host_allows_and_only_then_the_session_starts(world):
     outcome = viewer.expect(p.ConfirmState)
     assert (outcome.state, outcome.via) == (p.ConfirmOutcome.ALLOWED, p.ConfirmVia.HOST)
     assert outcome.text == "Allowed at the device by ann."
-    started(viewer, agent)
+    started(viewer, agent)  # RequestKeyframe came next: no CONFIRM_CANCEL for an answered question
     viewer.send(p.Key(0x62, True))
     assert agent.expect(p.Key).keysym == 0x62
 
@@ -187,8 +189,10 @@ def test_nobody_answering_on_the_host_closes_the_viewer_after_the_timeout(world)
     world.confirm_role(confirm_on_host=True)
     device, agent = world.online_agent()
     viewer = world.viewer(device.id)
-    agent.expect(p.ConfirmRequest)  # and the agent never answers
+    question = agent.expect(p.ConfirmRequest)  # and the agent never answers
     denied(viewer, None, "nobody confirmed the connection in time")
+    # The relay stopped waiting (the timeout + 5 s): a prompt still open on the host closes.
+    assert agent.expect(p.ConfirmCancel).request == question.request
     assert world.request_row(device.id).state.value == "expired"
     assert world.audit("confirm.expired")
     agent.close()
@@ -244,6 +248,7 @@ def test_the_viewer_leaving_cancels_the_request(world):
     viewer.close()
     wait_for(lambda: world.request_row(device.id).state.value == "cancelled", 10,
              message="the request to be cancelled")
+    assert agent.expect(p.ConfirmCancel).request == question.request
     agent.send(p.ConfirmAnswer(question.request, p.Answer.ALLOW))  # too late: changes nothing
     agent.sync()
     assert world.request_row(device.id).state.value == "cancelled"
@@ -339,6 +344,29 @@ def test_a_link_sends_a_signed_out_member_to_sign_in_and_back(world, smtp):
     http.post(link.split("?")[0], data={"csrf_token": form_csrf, "t": link.split("?t=")[1],
                                         "answer": "deny"}, timeout=10)
     denied(viewer, p.ConfirmVia.EMAIL, "Access denied by Ada Helper")
+    agent.close()
+
+
+def test_an_emailed_answer_first_cancels_the_hosts_prompt_and_its_late_answer_changes_nothing(world, smtp):
+    ada_id, ada = world.member("Ada")
+    world.confirm_role(confirm_on_host=True, confirm_by_email=True,
+                       confirm_group_ids=[world.group([ada_id])])
+    device, agent = world.online_agent()
+    viewer = world.viewer(device.id)
+    question = agent.expect(p.ConfirmRequest)
+    link = link_of(smtp.wait_for(ada, "Confirm access"))  # at once: the host is asked too
+    http = world.server.sign_in(ada)
+    _, csrf, _ = page_form(http, link)
+    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "deny"},
+              timeout=10)
+    denied(viewer, p.ConfirmVia.EMAIL, "Access denied by Ada Helper")
+    assert agent.expect(p.ConfirmCancel, timeout=10).request == question.request
+
+    agent.send(p.ConfirmAnswer(question.request, p.Answer.ALLOW))  # crossed the cancel: ignored
+    agent.sync()
+    row = world.request_row(device.id)
+    assert (row.state.value, row.answered_via) == ("denied", "email")
+    assert not world.audit("confirm.allowed") and not world.audit("session.started")
     agent.close()
 
 

@@ -3,8 +3,9 @@ server (``tessera run``, mail to a real SMTP listener) + a programmatic viewer.
 
 The viewer connects, the agent's Tk window "Tessera: allow remote access?" appears on the X
 display (found with ``xdotool search --name``); Escape denies (the viewer is closed with 4012),
-then Alt+A on a second prompt allows (the X screen arrives, pixel for pixel). And when nobody
-answers on the host, the emailed link allows instead.
+then Alt+A on a second prompt allows (the X screen arrives, pixel for pixel). When nobody
+answers on the host, the emailed link allows instead; and when the emailed link answers while
+the prompt is still up, the prompt closes (CONFIRM_CANCEL).
 """
 from __future__ import annotations
 
@@ -30,15 +31,14 @@ TITLE = "Tessera: allow remote access?"
 HOST_TIMEOUT = 4
 
 
-@pytest.fixture
-def world(xvfb, tmp_path):
+def _world(xvfb, tmp_path, host_timeout: int):
     for tool in ("xsetroot", "xdotool"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (scripts/install-system-deps)")
     smtp = SmtpSink()
     smtp.controller.start()
     server = Server(tmp_path)
-    server.env.update(TESSERA_SMTP_URL=smtp.url, TESSERA_CONFIRM_TIMEOUT=str(HOST_TIMEOUT),
+    server.env.update(TESSERA_SMTP_URL=smtp.url, TESSERA_CONFIRM_TIMEOUT=str(host_timeout),
                       TESSERA_CONFIRM_EMAIL_TIMEOUT="60")
     server.start()
     setup = Setup(server.relay)
@@ -49,8 +49,11 @@ def world(xvfb, tmp_path):
         agent = AgentProcess(server, key, xvfb.display, tmp_path)
         agents.append(agent)
         device_id = agent.device_id()
-        wait_for(lambda: server.relay.device_row(device_id).online, 20,
-                 message=f"the device to be online; agent log:\n{agent.output()}")
+        try:
+            wait_for(lambda: server.relay.device_row(device_id).online, 20,
+                     message="the device to be online")
+        except AssertionError as late:  # the log as it is after the wait, not before it
+            raise AssertionError(f"{late}; agent log:\n{agent.output()}") from None
         return agent, device_id
 
     setup.xvfb, setup.smtp, setup.start_agent = xvfb, smtp, start_agent
@@ -61,6 +64,17 @@ def world(xvfb, tmp_path):
             agent.stop()
         server.dispose()
         smtp.controller.stop()
+
+
+@pytest.fixture
+def world(xvfb, tmp_path):
+    yield from _world(xvfb, tmp_path, HOST_TIMEOUT)
+
+
+@pytest.fixture
+def patient_world(xvfb, tmp_path):
+    """The host's prompt waits a minute: long enough that only a cancel closes it in a test."""
+    yield from _world(xvfb, tmp_path, 60)
 
 
 def prompt_window(xvfb, timeout=20.0) -> str:
@@ -131,4 +145,32 @@ def test_nobody_answers_on_the_host_but_the_emailed_link_allows(world):
     viewer.expect(p.ScreenInfo, skip=(p.Ping, p.Pong, p.Status, p.Cursor, p.DeviceState))
     viewer_shows(viewer, b"\x5a\x1f\x7b\xff" * (1280 * 800))
     assert "confirm access: unanswered" in agent.output()
+    viewer.close()
+
+
+def test_an_emailed_answer_closes_the_prompt_still_open_on_the_host(patient_world):
+    world, xvfb = patient_world, patient_world.xvfb
+    xvfb.run("xsetroot", "-solid", "#1f5a7b")
+    ada_id, ada = world.member("Ada")
+    world.confirm_role(confirm_on_host=True, confirm_by_email=True,
+                       confirm_group_ids=[world.group([ada_id])])  # both asked at once
+    agent, device_id = world.start_agent()
+
+    viewer = world.viewer(device_id)
+    prompt_window(xvfb)  # up on the host, for a minute unless something closes it
+    link = link_of(world.smtp.wait_for(ada, "Confirm access", timeout=20))
+    http = world.server.sign_in(ada)
+    _, csrf, _ = page_form(http, link)
+    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "allow"},
+              timeout=10)
+    outcome = _last_state(viewer)
+    assert (outcome.state, outcome.via) == (p.ConfirmOutcome.ALLOWED, p.ConfirmVia.EMAIL)
+
+    wait_for(lambda: no_prompt(xvfb), 20, message="the host's prompt to close after the emailed answer")
+    viewer.expect(p.ScreenInfo, skip=(p.Ping, p.Pong, p.Status, p.Cursor, p.DeviceState))
+    viewer_shows(viewer, b"\x1f\x5a\x7b\xff" * (1280 * 800))
+    log = agent.output()
+    assert "was settled elsewhere; its prompt is closed" in log
+    # The closed prompt's "answer" was never sent, nor taken for one.
+    assert "confirm access: unanswered" not in log and "confirm access: deny" not in log
     viewer.close()
