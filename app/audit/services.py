@@ -92,6 +92,15 @@ ACTION_LABELS = {
     "report.generated": "Log report generated",
     "report.downloaded": "Log report downloaded",
     "report.deleted": "Log report deleted",
+    "session.started": "Remote session started",
+    "session.ended": "Remote session ended",
+    "session.power": "Power action requested",
+    "confirm.requested": "Access confirmation requested",
+    "confirm.allowed": "Access allowed by confirmation",
+    "confirm.denied": "Access denied by confirmation",
+    "confirm.expired": "Access confirmation expired",
+    "confirm.cancelled": "Access confirmation cancelled",
+    "confirm.skipped": "Access confirmation waived",
 }
 
 

@@ -172,3 +172,29 @@ def test_sign_in_success_and_failure_appear_on_the_logs_page_with_the_ip(client,
         ("Sign-in failed", manager.username, "203.0.113.77"),
     ]
     assert stranger.username not in html
+
+
+def test_remote_session_and_access_confirmation_events_have_readable_names(db, client, factory):
+    account = factory.account("Acme")
+    events = {
+        "session.started": "Remote session started",
+        "session.ended": "Remote session ended",
+        "session.power": "Power action requested",
+        "confirm.requested": "Access confirmation requested",
+        "confirm.allowed": "Access allowed by confirmation",
+        "confirm.denied": "Access denied by confirmation",
+        "confirm.expired": "Access confirmation expired",
+        "confirm.cancelled": "Access confirmation cancelled",
+        "confirm.skipped": "Access confirmation waived",
+    }
+    for minute, action in enumerate(events):
+        add_event(db, account, utc(2024, 5, 1, 9, minute), action=action, target="pc-7",
+                  details='{"via": "email"}')
+    sign_in(client, account.owner.username)
+
+    html = client.get("/logs/?rows=100&f.target=pc-7").get_data(as_text=True)
+
+    shown = column(html, "action")
+    # Newest first; each row reads as words, with the recorded name beside it for filtering.
+    assert shown == [f"{label} {action}" for action, label in reversed(events.items())]
+    assert column(html, "details") == ["via: email"] * len(events)
