@@ -242,24 +242,37 @@ def viewer_grant(sid: str | None, user_id: int | None, device_id: int,
     Called when a viewer connects and again about every second."""
     at = at or utcnow()
     try:
-        row = db.session.get(UserSession, sid) if sid else None
-        if row is None or user_id is None or row.user_id != user_id:
-            raise Refused(CloseCode.UNAUTHENTICATED, "Sign in to the Portal first.")
-        user = db.session.get(User, user_id)
-        if user is None or row.session_version != user.session_version \
-                or at - row.last_seen_at > IDLE_TIMEOUT:
-            raise Refused(CloseCode.UNAUTHENTICATED, "Your sign-in has ended: sign in again.")
+        row, user = signed_in(sid, user_id, at)
         access = view_access(user_id, device_id, at)
         device, membership = access.device, access.membership
         grant = ViewerGrant(sid, user_id, membership.id, user.display_name, user.username,
                             device.id, device.account_id, device.display_name,
                             frozenset(access.permissions.granted))
-        if at - row.last_seen_at > SEEN_EVERY:  # a console in use keeps its sign-in alive
-            row.last_seen_at = at
-            db.session.commit()
+        keep_signed_in(row, at)
         return grant
     finally:
         _done()
+
+
+def signed_in(sid: str | None, user_id: int | None, at: datetime) -> tuple[UserSession, User]:
+    """The technician's sign-in behind a viewer's websocket, while it lasts, or :class:`Refused`
+    4001. Shared by device viewers and OnDemand viewers (``app.relay.ondemand``). Leaves the
+    transaction open (callers end it)."""
+    row = db.session.get(UserSession, sid) if sid else None
+    if row is None or user_id is None or row.user_id != user_id:
+        raise Refused(CloseCode.UNAUTHENTICATED, "Sign in to the Portal first.")
+    user = db.session.get(User, user_id)
+    if user is None or row.session_version != user.session_version \
+            or at - row.last_seen_at > IDLE_TIMEOUT:
+        raise Refused(CloseCode.UNAUTHENTICATED, "Your sign-in has ended: sign in again.")
+    return row, user
+
+
+def keep_signed_in(row: UserSession, at: datetime) -> None:
+    """A console in use keeps its sign-in alive."""
+    if at - row.last_seen_at > SEEN_EVERY:
+        row.last_seen_at = at
+        db.session.commit()
 
 
 def _actor(grant: ViewerGrant) -> User | None:

@@ -201,7 +201,7 @@ class ViewerConn:
         (its code 4010 where view was withdrawn) when they may no longer view it; the caller
         closes the connection."""
         try:
-            grant = services.viewer_grant(self.grant.sid, self.grant.user_id, self.grant.device_id)
+            grant = self.current_grant()
         except services.Refused as refusal:
             if refusal.close_code == p.CloseCode.NOT_PERMITTED:
                 refusal.close_code = p.CloseCode.PERMISSION_WITHDRAWN
@@ -213,6 +213,11 @@ class ViewerConn:
             self.post(p.Permissions(grant.mask).encode())
             self.link.viewer_changed(self)
         return None
+
+    def current_grant(self) -> services.ViewerGrant:
+        """What the technician may do now, or :class:`~app.relay.services.Refused`. An OnDemand
+        viewer (``app.relay.ondemand``) computes it from its session instead of a device."""
+        return services.viewer_grant(self.grant.sid, self.grant.user_id, self.grant.device_id)
 
     def allowed(self, permission: str) -> bool:
         """Called by the reader for each input message."""
@@ -321,12 +326,19 @@ class ViewerConn:
         if link.cursor is not None:
             c = link.cursor
             self.set_cursor(p.Cursor(c.x, c.y, c.visible, link.cursor_shape))
-        session_id = services.session_started(self.grant, self.id)
+        session_id = self.record_started()
+        if session_id is None:
+            return
         if self.gone.is_set():  # the reader ended while it was recorded: record the end too
             services.session_ended(session_id, self.grant, self.id, self.used,
                                    self.channel.close_code, self.channel.close_reason)
             return
         self.session_id = session_id
+
+    def record_started(self) -> int | None:
+        """Record the session (its RemoteSession id). An OnDemand viewer records its session
+        elsewhere and returns None."""
+        return services.session_started(self.grant, self.id)
 
 
 def serve_viewer(app, ws, sid: str | None, user_id: int | None, device_id: int,
