@@ -31,23 +31,29 @@ def _page(row, token: str, form: AnswerForm, status: int = 200):
     return response
 
 
+def _linked_request(request_id: int, token: str):
+    """The request and the signed-in user, when the link's ``token`` was made for this user and
+    this request: 404 for a request outside their account, 403 for someone else's link or their
+    own request, 400 for a changed or missing token."""
+    user = current_user._get_current_object()
+    row = services.request_for(request_id, user)
+    services.check_recipient(row, token, user)
+    return row, user
+
+
 @bp.get("/<int:request_id>")
 @login_required
 def answer(request_id: int):
-    user = current_user._get_current_object()
-    row = services.request_for(request_id, user)
     token = request.args.get("t", "")
-    services.check_recipient(row, token, user)
+    row, _ = _linked_request(request_id, token)
     return _page(row, token, AnswerForm())
 
 
 @bp.post("/<int:request_id>")
 @login_required
 def answer_post(request_id: int):
-    user = current_user._get_current_object()
-    row = services.request_for(request_id, user)
     token = request.form.get("t", "")
-    services.check_recipient(row, token, user)
+    row, user = _linked_request(request_id, token)
     form = AnswerForm()
     if not form.validate_on_submit():
         raise TesseraError("The form expired; open the link from the email again.")
