@@ -1,5 +1,6 @@
-"""An X server and the real Host agent to drive from outside: Xvfb on a free display, what
-its screen shows now, and a ``tessera-agent`` process enrolled against a running server.
+"""An X server and the real Host agent to drive from outside: Xvfb on a free display (with
+several XRandR monitors when asked), what its screen shows now, and a ``tessera-agent``
+process enrolled against a running server.
 
 No pytest here, so ``bench/wire.py`` uses it as the tests do: ``tests/fixtures_live.py`` wraps
 :func:`start_xvfb` in the ``xvfb`` fixture, and ``tests/integration/test_agent_x11_e2e.py``
@@ -60,10 +61,14 @@ def _x_accepts(socket_path: Path, process, timeout: float = 10.0) -> bool:
     return False
 
 
-def start_xvfb(screen: str = "1280x800x24") -> XServer:
+def start_xvfb(screen: str = "1280x800x24", monitors=None) -> XServer:
     """``Xvfb :N -screen 0 <screen>`` on a free display; the caller stops it. ``-noreset``:
-    without it Xvfb resets (root background and all) whenever its last client disconnects,
-    e.g. right after ``xsetroot`` exits."""
+    without it Xvfb resets (root background and all, and the monitors) whenever its last
+    client disconnects, e.g. right after ``xsetroot`` exits.
+
+    ``monitors``: ``(width, height, x, y)`` of each monitor to cut the screen into, the first
+    primary; Xvfb has one CRTC, but XRandR 1.5 monitors (``xrandr --setmonitor``) are what
+    ``mss``, and so the agent, lists as monitors."""
     binary = shutil.which("Xvfb")
     if binary is None:
         raise FileNotFoundError("Xvfb is not installed (Debian: apt install xvfb; scripts/install-system-deps)")
@@ -73,22 +78,77 @@ def start_xvfb(screen: str = "1280x800x24") -> XServer:
                                     "-noreset", "-nolisten", "tcp"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if _x_accepts(Path(f"/tmp/.X11-unix/X{number}"), process):
-            return XServer(f":{number}", process)
+            server = XServer(f":{number}", process)
+            if monitors:
+                try:
+                    set_monitors(server, monitors)
+                except BaseException:
+                    server.stop()
+                    raise
+            return server
         stop_process(process)
     raise RuntimeError("Xvfb did not start on any of five display numbers")
 
 
+def set_monitors(server: XServer, monitors) -> None:
+    """Cut ``server``'s screen into XRandR monitors ``(width, height, x, y)``, the first
+    primary, named M1, M2, ... The first takes over the screen's one output (replacing the
+    monitor XRandR makes for it), the others have none."""
+    if shutil.which("xrandr") is None:
+        raise FileNotFoundError("xrandr is not installed (Debian: x11-xserver-utils; scripts/install-system-deps)")
+    output = next(line.split()[0] for line in server.run("xrandr", "--query").splitlines()
+                  if " connected" in line)
+    for i, (width, height, x, y) in enumerate(monitors):
+        # Physical size in mm at 96 dpi: xrandr wants one, nothing here reads it.
+        geometry = f"{width}/{round(width * 25.4 / 96)}x{height}/{round(height * 25.4 / 96)}+{x}+{y}"
+        server.run("xrandr", "--setmonitor", f"{'*' if i == 0 else ''}M{i + 1}", geometry,
+                   output if i == 0 else "none")
+    listed = server.run("xrandr", "--listmonitors")
+    if f"Monitors: {len(monitors)}" not in listed:
+        raise RuntimeError(f"xrandr did not set the monitors: {listed}")
+
+
 def screen_now(display: str) -> bytes:
     """The whole (single-monitor) X screen as RGBA, captured the way the agent captures it."""
+    [only] = screens_now(display)
+    return only
+
+
+def screens_now(display: str) -> list[bytes]:
+    """What each monitor shows now as RGBA, in the agent's order (its screen ids), captured
+    the way the agent captures it."""
     import relay_ext
     from agents.host.capture import X11Capture
 
     capture = X11Capture(display)
     try:
-        [screen] = capture.screens()
-        return relay_ext.bgra_to_rgba(bytes(capture.grab(screen)))
+        return [relay_ext.bgra_to_rgba(bytes(capture.grab(screen))) for screen in capture.screens()]
     finally:
         capture.close()
+
+
+class FilledWindows:
+    """Plain windows filled with one colour each, kept on an X display until :meth:`close`:
+    ``areas`` is ``(x, y, width, height, 0xRRGGBB)`` in root coordinates, later ones on top.
+    Override-redirect (no window manager places or decorates them) and drawn by the X server
+    from their background (nothing to repaint), so what they show is exactly known: distinct
+    content per monitor, where ``xsetroot`` can only colour the whole screen."""
+
+    def __init__(self, display: str, areas):
+        from Xlib import X
+        from Xlib import display as xdisplay
+
+        self.d = xdisplay.Display(display)
+        screen = self.d.screen()
+        for x, y, width, height, rgb in areas:
+            window = screen.root.create_window(
+                x, y, width, height, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+                background_pixel=rgb, override_redirect=True)  # TrueColor: the pixel is the RGB
+            window.map()
+        self.d.sync()
+
+    def close(self) -> None:
+        self.d.close()
 
 
 def enrolment_key(app, account_id: int, enrolment_state: str = "enrolled") -> tuple[str, int]:

@@ -14,9 +14,14 @@ import { DEVICE_OFFLINE, ending } from "./closecodes.js";
 
 const $ = (id) => document.getElementById(id);
 const page = document.body.dataset;
-const canvas = $("console-screen");
+const canvas = $("console-screen"); // the one monitor shown
 const ctx = canvas.getContext("2d", { alpha: false });
 const stage = $("console-stage");
+const monitorsBox = $("console-monitors"); // "All monitors": a canvas per monitor
+// SELECT_SCREEN's "every monitor" (docs/protocol.md); also state.screen while all are shown.
+const ALL = 0xff;
+// Monitor id -> {canvas, ctx}: where that monitor's frames are painted (nowhere when absent).
+const surfaces = new Map();
 
 const POWER_WORDS = { 1: "log out of", 2: "lock", 3: "restart", 4: "shut down" };
 const POWER_STATUS = { 0: "", 1: "Refused: ", 2: "Failed: " };
@@ -33,9 +38,10 @@ const state = {
   lastError: null,     // the relay's last ERROR before it closed
   permissions: permissionSet(Number(page.permissions || 0)),
   monitors: [],
-  screen: null,        // the monitor id shown
+  screen: null,        // the monitor id shown, ALL for every one
   buttons: 0,
-  pointer: null,       // {x, y} in the monitor's pixels, last sent
+  pointer: null,       // {screen, x, y} in that monitor's pixels, last sent
+  look: { visible: true, css: "default" }, // the remote pointer's shape, as a CSS cursor
   pendingMove: null,
   wheel: [0, 0],
   held: new Map(),     // event.code -> keysym pressed on the remote side
@@ -172,8 +178,9 @@ function fail(message, code = 4006) {
 function onWorker(event) {
   const msg = event.data;
   if (msg.op === "paint") {
-    if (msg.screen === state.screen) {
-      for (const r of msg.regions) ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
+    const surface = surfaces.get(msg.screen);
+    if (surface) {
+      for (const r of msg.regions) surface.ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
       state.frames++;
     }
     send(encodeAck(msg.seq)); // painted (or not shown at all): the relay may send the next
@@ -192,17 +199,21 @@ function onWorker(event) {
   }
 }
 
+const monitorName = (m) => `Monitor ${state.monitors.indexOf(m) + 1}${m.primary ? " (primary)" : ""} ${m.width}×${m.height}`;
+
 function screens(monitors) {
   state.monitors = monitors;
   state.worker.postMessage({ op: "screens", monitors });
   const select = $("console-monitor");
-  select.replaceChildren(...monitors.map((m, i) => {
-    const option = document.createElement("option");
-    option.value = String(m.id);
-    option.textContent = `Monitor ${i + 1}${m.primary ? " (primary)" : ""} ${m.width}×${m.height}`;
-    return option;
-  }));
+  const options = monitors.map((m) => new Option(monitorName(m), String(m.id)));
+  if (monitors.length >= 2) options.push(new Option("All monitors", "all"));
+  select.replaceChildren(...options);
   select.closest("[data-needs-monitors]").hidden = monitors.length < 2;
+  if (state.screen === ALL && monitors.length >= 2) {
+    select.value = "all";
+    showAll();
+    return;
+  }
   let shown = monitors.find((m) => m.id === state.screen);
   if (!shown) {
     shown = monitors.find((m) => m.primary) || monitors[0];
@@ -215,6 +226,11 @@ function screens(monitors) {
 function show(monitor) {
   const changed = state.screen !== monitor.id || canvas.width !== monitor.width || canvas.height !== monitor.height;
   state.screen = monitor.id;
+  surfaces.clear();
+  surfaces.set(monitor.id, { canvas, ctx });
+  monitorsBox.replaceChildren();
+  monitorsBox.hidden = true;
+  canvas.hidden = false;
   if (changed) {
     canvas.width = monitor.width;
     canvas.height = monitor.height;
@@ -224,38 +240,90 @@ function show(monitor) {
   layout();
 }
 
-function layout() {
-  const fit = stage.classList.contains("fit");
-  let scale = 1;
-  if (fit) {
-    const box = stage.getBoundingClientRect();
-    scale = Math.min(box.width / canvas.width, box.height / canvas.height);
-    if (!Number.isFinite(scale) || scale <= 0) scale = 1;
+/** Every monitor, a canvas each, left to right by their X positions. A canvas whose monitor
+ * kept its size keeps its pixels (the relay sends key frames only of monitors that changed). */
+function showAll() {
+  const kept = state.screen === ALL ? new Map(surfaces) : new Map();
+  state.screen = ALL;
+  surfaces.clear();
+  const ordered = [...state.monitors].sort((a, b) => a.x - b.x || a.y - b.y);
+  for (const m of ordered) {
+    let surface = kept.get(m.id);
+    if (!surface || surface.canvas.width !== m.width || surface.canvas.height !== m.height) {
+      const el = document.createElement("canvas");
+      el.className = "console-screen";
+      el.tabIndex = 0;
+      el.width = m.width;
+      el.height = m.height;
+      el.dataset.screen = String(m.id);
+      surface = { canvas: el, ctx: el.getContext("2d", { alpha: false }) };
+      surface.ctx.fillStyle = "#000";
+      surface.ctx.fillRect(0, 0, m.width, m.height);
+      listenForPointer(el);
+      applyLook(el);
+    }
+    surface.canvas.setAttribute("aria-label", `${monitorName(m)} of ${$("console-hostname").textContent}`);
+    surfaces.set(m.id, surface);
   }
-  canvas.style.width = `${Math.floor(canvas.width * scale)}px`;
-  canvas.style.height = `${Math.floor(canvas.height * scale)}px`;
+  monitorsBox.replaceChildren(...[...surfaces.values()].map((surface) => surface.canvas));
+  canvas.hidden = true;
+  monitorsBox.hidden = false;
+  layout();
 }
 
+/** The canvases on show: the single one, or one per monitor. */
+function shownCanvases() {
+  return state.screen === ALL ? [...surfaces.values()].map((surface) => surface.canvas) : [canvas];
+}
+
+const isScreen = (el) => el === canvas || (el instanceof HTMLCanvasElement && el.parentElement === monitorsBox);
+
+/** Keyboard focus to the screen: the canvas last used, else the first one shown. */
+function focusScreen() {
+  const shown = shownCanvases();
+  const target = shown.includes(document.activeElement) ? document.activeElement : shown[0];
+  if (target) target.focus({ preventScroll: true });
+}
+
+function layout() {
+  const shown = shownCanvases();
+  const gap = shown.length > 1 ? parseFloat(getComputedStyle(monitorsBox).columnGap) || 0 : 0;
+  const width = shown.reduce((sum, el) => sum + el.width, 0);
+  const height = Math.max(...shown.map((el) => el.height));
+  let scale = 1;
+  if (stage.classList.contains("fit")) {
+    const box = stage.getBoundingClientRect();
+    scale = Math.min((box.width - gap * (shown.length - 1)) / width, box.height / height);
+    if (!Number.isFinite(scale) || scale <= 0) scale = 1;
+  }
+  for (const el of shown) {
+    el.style.width = `${Math.floor(el.width * scale)}px`;
+    el.style.height = `${Math.floor(el.height * scale)}px`;
+  }
+}
+
+// The remote pointer's shape is the CSS cursor of every canvas: it shows on the canvas the
+// local pointer is over, the monitor the POINTER messages go to.
 function cursor(msg) {
-  if (!msg.visible) {
-    canvas.style.cursor = "none";
-    return;
+  state.look.visible = msg.visible;
+  if (msg.shape) {
+    const { width, height, hotX, hotY, pixels } = msg.shape;
+    if (width > 128 || height > 128) {
+      state.look.css = "default"; // browsers refuse larger cursor images
+    } else {
+      const image = document.createElement("canvas");
+      image.width = width;
+      image.height = height;
+      image.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(pixels), width, height), 0, 0);
+      state.look.css = `url(${image.toDataURL("image/png")}) ${Math.min(hotX, width - 1)} ${Math.min(hotY, height - 1)}, default`;
+    }
   }
-  if (!msg.shape) {
-    if (canvas.style.cursor === "none") canvas.style.cursor = canvas.dataset.cursor || "default";
-    return;
-  }
-  const { width, height, hotX, hotY, pixels } = msg.shape;
-  if (width > 128 || height > 128) {
-    canvas.dataset.cursor = "default"; // browsers refuse larger cursor images
-  } else {
-    const image = document.createElement("canvas");
-    image.width = width;
-    image.height = height;
-    image.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(pixels), width, height), 0, 0);
-    canvas.dataset.cursor = `url(${image.toDataURL("image/png")}) ${Math.min(hotX, width - 1)} ${Math.min(hotY, height - 1)}, default`;
-  }
-  canvas.style.cursor = canvas.dataset.cursor;
+  applyLook(canvas);
+  for (const surface of surfaces.values()) applyLook(surface.canvas);
+}
+
+function applyLook(el) {
+  el.style.cursor = state.look.visible ? state.look.css : "none";
 }
 
 // ------------------------------------------------------------------------------ permissions
@@ -279,62 +347,71 @@ function remoteButtons(browserButtons) {
   return mask;
 }
 
-function position(event) {
-  const box = canvas.getBoundingClientRect();
-  const x = ((event.clientX - box.left) * canvas.width) / box.width;
-  const y = ((event.clientY - box.top) * canvas.height) / box.height;
-  return { x: Math.max(0, Math.min(canvas.width - 1, Math.floor(x))), y: Math.max(0, Math.min(canvas.height - 1, Math.floor(y))) };
+/** Where ``event`` is on the canvas ``el``: its monitor and the position in its pixels (the
+ * canvas may be scaled). */
+function position(event, el) {
+  const box = el.getBoundingClientRect();
+  const x = ((event.clientX - box.left) * el.width) / box.width;
+  const y = ((event.clientY - box.top) * el.height) / box.height;
+  const screen = el === canvas ? state.screen : Number(el.dataset.screen);
+  return { screen, x: Math.max(0, Math.min(el.width - 1, Math.floor(x))), y: Math.max(0, Math.min(el.height - 1, Math.floor(y))) };
 }
 
 function sendPointer(pos, wheelX = 0, wheelY = 0) {
-  if (!may("keyboard_mouse") || state.screen === null) return;
+  if (!may("keyboard_mouse") || pos.screen === null || pos.screen === ALL) return;
   state.pointer = pos;
-  send(encodePointer(state.screen, pos.x, pos.y, state.buttons, wheelX, wheelY));
+  send(encodePointer(pos.screen, pos.x, pos.y, state.buttons, wheelX, wheelY));
 }
 
 function flushMove() {
   const pos = state.pendingMove;
   state.pendingMove = null;
-  if (pos && (!state.pointer || pos.x !== state.pointer.x || pos.y !== state.pointer.y)) sendPointer(pos);
+  const last = state.pointer;
+  if (pos && (!last || pos.screen !== last.screen || pos.x !== last.x || pos.y !== last.y)) sendPointer(pos);
 }
 
-canvas.addEventListener("pointermove", (event) => {
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-  const last = events.length ? events[events.length - 1] : event;
-  if (state.pendingMove === null) requestAnimationFrame(flushMove); // one move per frame
-  state.pendingMove = position(last);
-});
+/** Mouse and wheel on a screen canvas become POINTER messages for its monitor. */
+function listenForPointer(el) {
+  el.addEventListener("pointermove", (event) => {
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    const last = events.length ? events[events.length - 1] : event;
+    if (state.pendingMove === null) requestAnimationFrame(flushMove); // one move per frame
+    state.pendingMove = position(last, el);
+  });
 
-function buttonsChanged(event) {
-  flushMove();
-  state.buttons = remoteButtons(event.buttons);
-  sendPointer(position(event));
+  function buttonsChanged(event) {
+    flushMove();
+    state.buttons = remoteButtons(event.buttons);
+    sendPointer(position(event, el));
+  }
+
+  el.addEventListener("pointerdown", (event) => {
+    el.focus({ preventScroll: true });
+    el.setPointerCapture(event.pointerId); // a drag keeps going outside the canvas
+    event.preventDefault();
+    buttonsChanged(event);
+  });
+  el.addEventListener("pointerup", (event) => { event.preventDefault(); buttonsChanged(event); });
+  el.addEventListener("contextmenu", (event) => event.preventDefault());
+  el.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const unit = WHEEL_STEP[event.deltaMode] || 1;
+    state.wheel[0] += event.deltaX;
+    state.wheel[1] += event.deltaY;
+    const steps = state.wheel.map((value) => Math.trunc(value / unit));
+    if (!steps[0] && !steps[1]) return;
+    state.wheel = state.wheel.map((value, i) => value - steps[i] * unit);
+    flushMove();
+    sendPointer(position(event, el), steps[0], steps[1]);
+  }, { passive: false });
 }
 
-canvas.addEventListener("pointerdown", (event) => {
-  canvas.focus({ preventScroll: true });
-  canvas.setPointerCapture(event.pointerId); // a drag keeps going outside the canvas
-  event.preventDefault();
-  buttonsChanged(event);
-});
-canvas.addEventListener("pointerup", (event) => { event.preventDefault(); buttonsChanged(event); });
-canvas.addEventListener("contextmenu", (event) => event.preventDefault());
-canvas.addEventListener("wheel", (event) => {
-  event.preventDefault();
-  const unit = WHEEL_STEP[event.deltaMode] || 1;
-  state.wheel[0] += event.deltaX;
-  state.wheel[1] += event.deltaY;
-  const steps = state.wheel.map((value) => Math.trunc(value / unit));
-  if (!steps[0] && !steps[1]) return;
-  state.wheel = state.wheel.map((value, i) => value - steps[i] * unit);
-  flushMove();
-  sendPointer(position(event), steps[0], steps[1]);
-}, { passive: false });
+listenForPointer(canvas);
 
 // ------------------------------------------------------------------------------ keyboard
 function forKeyboard(event) {
   const target = event.target;
-  return (target === canvas || target === document.body) && may("keyboard_mouse") && state.ws !== null;
+  return (isScreen(target) || target === document.body) && may("keyboard_mouse") && state.ws !== null;
 }
 
 function key(down, keysym) {
@@ -407,24 +484,26 @@ for (const button of document.querySelectorAll(".console-mod")) {
     // A double click is two clicks, the second with detail 2: off -> once -> locked.
     if (event.detail >= 2) setModifier(label, "locked");
     else setModifier(label, mod.state === "off" ? "once" : "off");
-    canvas.focus({ preventScroll: true });
+    focusScreen();
   });
 }
 
 $("console-cad").addEventListener("click", () => {
   for (const keysym of CTRL_ALT_DEL) key(true, keysym);
   for (const keysym of [...CTRL_ALT_DEL].reverse()) key(false, keysym);
-  canvas.focus({ preventScroll: true });
+  focusScreen();
 });
 
 $("console-monitor").addEventListener("change", (event) => {
+  const all = event.target.value === "all";
   const monitor = state.monitors.find((m) => String(m.id) === event.target.value);
-  if (!monitor) return;
+  if (!all && !monitor) return;
   releaseEverything(false);
-  send(encodeSelectScreen(monitor.id));
-  state.screen = null; // show() clears the canvas for the key frame that follows
-  show(monitor);
-  canvas.focus({ preventScroll: true });
+  send(encodeSelectScreen(all ? ALL : monitor.id));
+  state.screen = null; // show()/showAll() clear the canvases for the key frames that follow
+  if (all) showAll();
+  else show(monitor);
+  focusScreen();
 });
 
 $("console-scale").addEventListener("click", (event) => {
@@ -475,7 +554,7 @@ $("console-confirm").addEventListener("close", () => {
     note(`Asked the device to ${POWER_WORDS[powerAction]} the session…`);
   }
   powerAction = 0;
-  canvas.focus({ preventScroll: true });
+  focusScreen();
 });
 
 // ------------------------------------------------------------------------------ clipboard
@@ -575,4 +654,4 @@ setInterval(() => {
 
 applyPermissions(Number(page.permissions || 0));
 connect();
-canvas.focus({ preventScroll: true });
+focusScreen();
