@@ -74,5 +74,6 @@ setup(
         "ldap": ["python-ldap>=3.4"],
     },
     entry_points={"console_scripts": ["tessera=app.cli:main",
-                                      "tessera-agent=agents.host.__main__:main"]},
+                                      "tessera-agent=agents.host.__main__:main",
+                                      "tessera-ondemand=agents.ondemand.__main__:main"]},
 )

@@ -465,16 +465,24 @@ class Connection:
         return P.ScreenInfo(tuple(P.Monitor(s.index, s.left, s.top, s.width, s.height, s.primary)
                                   for s in self.screens))
 
+    def _hello(self, session) -> P.Hello:
+        return P.Hello(agent_version=agent_version(), os=P.clip_str8(os_description()),
+                       hostname=P.clip_str8(hostname()), user=P.clip_str8(session.user),
+                       locked=session.locked)
+
+    def _greet(self, session) -> None:
+        """The start of a connection: HELLO, then SCREEN_INFO (docs/protocol.md, *Order of a
+        connection*). The OnDemand agent sends only HELLO here (agents/ondemand/agent.py)."""
+        self.send(self._hello(session))
+        self.send(self._screen_info())
+
     def serve(self) -> TransportClosed:
         desktop = self.desktop
         session = desktop.session()
         self.screens = desktop.capture.screens()
         self.encoders = {s.index: ScreenEncoder(s.width, s.height) for s in self.screens}
         try:
-            self.send(P.Hello(agent_version=agent_version(), os=P.clip_str8(os_description()),
-                              hostname=P.clip_str8(hostname()), user=P.clip_str8(session.user),
-                              locked=session.locked))
-            self.send(self._screen_info())
+            self._greet(session)
         except TransportClosed as closed:
             return closed
         self.agent.connections += 1

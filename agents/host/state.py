@@ -52,9 +52,15 @@ class AgentConfig:
     @property
     def relay_url(self) -> str:
         """The agent endpoint of the relay, on the same host as the Portal (ws:// or wss://)."""
-        parts = urlsplit(self.server)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        return urlunsplit((scheme, parts.netloc, parts.path + "/relay/agent", "", ""))
+        return websocket_url(self.server, "/relay/agent")
+
+
+def websocket_url(server: str, path: str) -> str:
+    """``path`` on the Portal at ``server``, as a websocket address: https -> wss, http -> ws
+    (the Host agent's ``/relay/agent``, the OnDemand agent's ``/relay/ondemand``)."""
+    parts = urlsplit(server)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path + path, "", ""))
 
 
 # Accepted spellings in agent.conf: the installer writes portal_url; ``server`` mirrors the

@@ -1,4 +1,5 @@
-"""The Host agent as a pure-Python wheel, built from the Portal's own copy of the agent.
+"""The agents as a pure-Python wheel, built from the Portal's own copy of them: the Host agent
+(``tessera-agent``) and the OnDemand agent (``tessera-ondemand``), one wheel for both.
 
 The Linux installer (``templates/downloads/install-linux.sh``) downloads this wheel from the
 Portal (``GET /downloads/agent/<file>``), checks the SHA-256 rendered into the script and
@@ -37,7 +38,10 @@ from pathlib import Path
 
 DISTRIBUTION = "tessera-agent"
 WHEEL_PREFIX = "tessera_agent-"  # the distribution name as wheel file names spell it
-CONSOLE_SCRIPT = "tessera-agent = agents.host.__main__:main"
+# The Host agent (run by the installer's systemd unit) and the OnDemand agent (run by the
+# person at the computer, spec D2): both from the same sources.
+CONSOLE_SCRIPTS = ("tessera-agent = agents.host.__main__:main",
+                   "tessera-ondemand = agents.ondemand.__main__:main")
 # The Host agent's third-party imports (agents/host/capture.py mss, input.py and clipboard.py
 # python-xlib, common/transport.py websockets, relay_ext/_zstd.py zstandard); the same lower
 # bounds as setup.py, which tests/unit/test_agent_wheel.py checks.
@@ -93,9 +97,12 @@ def source_files(root: Path) -> list[tuple[str, Path]]:
         found += [(path.relative_to(root).as_posix(), path)
                   for pattern in patterns for path in (root / package).rglob(pattern)
                   if path.is_file() and "__pycache__" not in path.parts]
-    entry = CONSOLE_SCRIPT.split("=", 1)[1].split(":")[0].strip().replace(".", "/") + ".py"
-    if entry not in {name for name, _ in found}:
-        raise AgentWheelError(f"{entry} (the tessera-agent entry point) is missing under {root}")
+    names = {name for name, _ in found}
+    for script in CONSOLE_SCRIPTS:
+        command, target = (part.strip() for part in script.split("=", 1))
+        entry = target.split(":")[0].replace(".", "/") + ".py"
+        if entry not in names:
+            raise AgentWheelError(f"{entry} (the {command} entry point) is missing under {root}")
     return sorted(found)
 
 
@@ -117,7 +124,7 @@ def _setuptools_version() -> str:
 def _recipe(files: list[tuple[str, Path]]) -> dict:
     """Everything besides the file contents that decides the wheel's bytes."""
     return {"recipe": RECIPE_VERSION, "dependencies": list(DEPENDENCIES),
-            "requires_python": REQUIRES_PYTHON, "script": CONSOLE_SCRIPT,
+            "requires_python": REQUIRES_PYTHON, "scripts": list(CONSOLE_SCRIPTS),
             "packages": _packages(files), "setuptools": _setuptools_version(),
             "epoch": SOURCE_DATE_EPOCH}
 
@@ -159,7 +166,7 @@ def current_filename(root: Path | None = None) -> str:
 
 def _pyproject(version: str, files: list[tuple[str, Path]]) -> str:
     q = json.dumps  # a JSON string of ASCII text is a TOML basic string
-    name, target = (part.strip() for part in CONSOLE_SCRIPT.split("="))
+    scripts = [tuple(part.strip() for part in script.split("=")) for script in CONSOLE_SCRIPTS]
     return "\n".join([
         "[build-system]",
         'requires = ["setuptools>=70.1"]',
@@ -168,13 +175,13 @@ def _pyproject(version: str, files: list[tuple[str, Path]]) -> str:
         "[project]",
         f"name = {q(DISTRIBUTION)}",
         f"version = {q(version)}",
-        'description = "Tessera Host agent: lets technicians see and control this machine '
-        'through the Tessera relay"',
+        'description = "Tessera agents (Host and OnDemand): let technicians see and control '
+        'this machine through the Tessera relay"',
         f"requires-python = {q(REQUIRES_PYTHON)}",
         f"dependencies = [{', '.join(q(d) for d in DEPENDENCIES)}]",
         "",
         "[project.scripts]",
-        f"{name} = {q(target)}",
+        *(f"{name} = {q(target)}" for name, target in scripts),
         "",
         "[tool.setuptools]",
         f"packages = [{', '.join(q(p) for p in _packages(files))}]",
