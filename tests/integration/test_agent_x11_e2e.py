@@ -117,9 +117,20 @@ def open_viewer(world, device_id):
     return viewer, greeting
 
 
+def wait_for_agent(agent, predicate, timeout: float, message: str):
+    """``wait_for``; when it gives up, it says what the agent had logged by then and whether it
+    still runs (a message built before the wait would show the log from before it)."""
+    try:
+        return wait_for(predicate, timeout, message=message)
+    except AssertionError as late:
+        code = agent.process.poll()
+        running = "is still running" if code is None else f"exited with {code}"
+        raise AssertionError(f"{late} (the agent {running}); its log:\n{agent.output()}") from None
+
+
 def wait_online(world, device_id, agent):
-    wait_for(lambda: world.relay.device_row(device_id).online, 20,
-             message=f"the device to be online; agent log:\n{agent.output()}")
+    wait_for_agent(agent, lambda: world.relay.device_row(device_id).online, 20,
+                   "the device to be online")
 
 
 def viewer_shows(viewer, expected: bytes, timeout=15.0) -> None:
@@ -212,8 +223,8 @@ def test_agent_comes_back_by_itself_after_a_server_restart(world):
     world.server.stop()
     time.sleep(1.0)
     world.server.start()
-    wait_for(lambda: "connected to" in agent.output().split("disconnected", 1)[-1], 40,
-             message=f"the agent to reconnect; its log:\n{agent.output()}")
+    wait_for_agent(agent, lambda: "connected to" in agent.output().split("disconnected", 1)[-1], 40,
+                   "the agent to reconnect")
     wait_online(world, device_id, agent)
     viewer, greeting = open_viewer(world, device_id)
     assert greeting["state"].online
@@ -226,8 +237,8 @@ def test_agent_comes_back_by_itself_after_a_server_restart(world):
 def test_pending_device_waits_for_an_administrator_without_going_online(world):
     agent = world.start_agent(enrolment_state="pending")
     device_id = agent.device_id()
-    wait_for(lambda: "waits for an administrator to Enroll it" in agent.output(), 20,
-             message=f"the agent to report waiting; its log:\n{agent.output()}")
+    wait_for_agent(agent, lambda: "waits for an administrator to Enroll it" in agent.output(), 20,
+                   "the agent to report waiting")
     assert agent.process.poll() is None
     assert not world.relay.device_row(device_id).online
 

@@ -9,7 +9,6 @@ go (a login, a logout).
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -30,9 +29,9 @@ from agents.host import xsession
 from agents.host.capture import X11Capture
 from agents.host.clipboard import X11Clipboard
 from agents.host.input import X11Input
-from tests.integration.relay_world import wait_for
 from tests.relay_harness import stop_process
 from tests.integration.test_agent_x11_e2e import Server, open_viewer, viewer_shows, wait_online
+from tests.x11_harness import AgentProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -237,9 +236,10 @@ def test_only_the_allowed_displays_are_considered(cookie_x):
 # --- end to end: the real agent, the real server, a viewer ----------------------------------
 
 
-class AutoAgent:
+class AutoAgent(AgentProcess):
     """``tessera-agent --display auto`` with neither DISPLAY nor XAUTHORITY in its environment,
-    restricted to the test's display numbers."""
+    restricted to the test's display numbers. Waiting for it to enrol (``device_id``), its log
+    and stopping it are AgentProcess's: a failed wait reports the log as it is then."""
 
     def __init__(self, server, key: str, displays: list[int], tmp: Path):
         self.state_dir = tmp / "agent-state"
@@ -252,19 +252,7 @@ class AutoAgent:
         self.process = subprocess.Popen(
             command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
                        "--display", "auto", "--hardware-id", uuid.uuid4().hex],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def output(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def device_id(self) -> int:
-        meta = self.state_dir / "device.json"
-        wait_for(meta.exists, 90, message=f"the agent to enrol; its log:\n{self.output()}")
-        return json.loads(meta.read_text())["device_id"]
-
-    def stop(self) -> None:
-        stop_process(self.process, 15)
-        self.log.close()
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
 
 def solid(rgb: str) -> bytes:
