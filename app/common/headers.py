@@ -1,5 +1,5 @@
 """Security headers on every response: a strict CSP with no inline script, no framing."""
-from flask import Flask
+from flask import Flask, request
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -7,11 +7,18 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 
+# The console's decoding worker compiles WebAssembly (libzstd, static/console/zstd.js), which
+# needs 'wasm-unsafe-eval' (never 'unsafe-eval'). A dedicated worker runs under the policy of
+# its own script's response, so only that response gets it; pages keep CSP.
+WASM_SCRIPTS = frozenset({"console/worker.js"})
+CSP_WASM = CSP.replace("script-src 'self';", "script-src 'self' 'wasm-unsafe-eval';")
+
 
 def install_security_headers(app: Flask) -> None:
     @app.after_request
     def add_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        wasm = request.endpoint == "static" and (request.view_args or {}).get("filename") in WASM_SCRIPTS
+        response.headers.setdefault("Content-Security-Policy", CSP_WASM if wasm else CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -184,9 +184,12 @@ function onWorker(event) {
       state.frames++;
     }
     send(encodeAck(msg.seq)); // painted (or not shown at all): the relay may send the next
+    // putImageData copied the pixels: the worker reuses large buffers (fresh memory is slow).
+    const used = msg.regions.map((r) => r.pixels.buffer).filter((b) => b.byteLength >= 262144);
+    if (used.length) state.worker.postMessage({ op: "recycle", buffers: used }, used);
   } else if (msg.op === "error") {
     if (msg.zstd && state.compress) {
-      // fzstd could not follow this connection's stream: carry on uncompressed.
+      // The zstd decoder could not follow this connection's stream: carry on uncompressed.
       state.compress = false;
       const ws = state.ws;
       state.ws = null;

@@ -147,6 +147,9 @@ export function applyRects(fb, width, height, bytes) {
   const count = r.u16();
   const stride = width * 4;
   const fb32 = new Uint32Array(fb.buffer, fb.byteOffset, fb.byteLength >> 2);
+  // The framebuffer and the update in one buffer (the worker's WebAssembly memory): a raw
+  // row is one copyWithin, about twice as fast as a set() from a subarray of another buffer.
+  const shared = fb.buffer === bytes.buffer ? new Uint8Array(fb.buffer) : null;
   const touched = [];
   for (let i = 0; i < count; i++) {
     const x = r.u16(), y = r.u16(), w = r.u16(), h = r.u16(), enc = r.u8();
@@ -154,7 +157,12 @@ export function applyRects(fb, width, height, bytes) {
     const rowLen = w * 4;
     if (enc === ENC.RAW) {
       const src = r.bytes(w * h * 4);
-      for (let j = 0; j < h; j++) fb.set(src.subarray(j * rowLen, (j + 1) * rowLen), (y + j) * stride + x * 4);
+      if (shared) {
+        let from = src.byteOffset, to = fb.byteOffset + y * stride + x * 4;
+        for (let j = 0; j < h; j++, from += rowLen, to += stride) shared.copyWithin(to, from, from + rowLen);
+      } else {
+        for (let j = 0; j < h; j++) fb.set(src.subarray(j * rowLen, (j + 1) * rowLen), (y + j) * stride + x * 4);
+      }
     } else if (enc === ENC.FILL) {
       const c = r.bytes(4);
       const colour = new Uint32Array(new Uint8Array([c[0], c[1], c[2], c[3]]).buffer)[0];
@@ -190,18 +198,21 @@ function paletteRect(r, fb32, width, x, y, w, h) {
   new Uint8Array(palette.buffer).set(raw);
   const bits = colours <= 2 ? 1 : colours <= 4 ? 2 : colours <= 16 ? 4 : 8;
   const indices = r.bytes(Math.ceil((w * h * bits) / 8));
-  const perByte = 8 / bits, mask = (1 << bits) - 1;
-  let n = 0;
+  // The indices run on across rows, most significant bits first.
+  const mask = (1 << bits) - 1;
+  let next = 0, byte = 0, left = 0, worst = 0;
   for (let j = 0; j < h; j++) {
     let at = (y + j) * width + x;
-    for (let i = 0; i < w; i++, n++) {
-      const byte = indices[(n / perByte) | 0];
-      const shift = 8 - bits - (n % perByte) * bits;
-      const index = (byte >> shift) & mask;
-      if (index >= colours) throw new Malformed("a palette index beyond the palette");
+    const end = at + w;
+    while (at < end) {
+      if (left === 0) { byte = indices[next++]; left = 8; }
+      left -= bits;
+      const index = (byte >> left) & mask;
+      if (index > worst) worst = index;
       fb32[at++] = palette[index];
     }
   }
+  if (worst >= colours) throw new Malformed("a palette index beyond the palette");
 }
 
 // -------------------------------------------------------------------------- viewer -> relay

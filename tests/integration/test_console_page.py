@@ -46,6 +46,26 @@ def test_an_allowed_technician_gets_the_canvas_and_the_websocket_address(client,
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_only_the_decoding_worker_may_compile_webassembly(client, login_as):
+    """The worker decompresses with libzstd compiled to WebAssembly: its script's response
+    (a dedicated worker runs under that policy) allows 'wasm-unsafe-eval', nothing else does,
+    and nothing allows 'unsafe-eval'."""
+    user = login_as("user")
+    device = _allowed_device(user)
+    worker = client.get("/static/console/worker.js")
+    assert worker.status_code == 200
+    assert "script-src 'self' 'wasm-unsafe-eval';" in worker.headers["Content-Security-Policy"]
+    for response in (client.get(f"/devices/{device.id}/console"), client.get("/static/console/console.js"),
+                     client.get("/static/console/zstd.js")):
+        assert response.status_code == 200
+        assert "wasm-unsafe-eval" not in response.headers["Content-Security-Policy"]
+    for response in (worker, client.get("/static/console/zstd.js")):
+        assert "'unsafe-eval'" not in response.headers["Content-Security-Policy"]
+    wasm = client.get("/static/vendor/zstddec-stream-0.3.4.wasm")
+    assert wasm.status_code == 200 and wasm.mimetype == "application/wasm"
+    assert wasm.data[:4] == b"\0asm"
+
+
 def test_modifier_keys_follow_the_reported_os(client, login_as):
     user = login_as("user")
     mac = _allowed_device(user, "mac-pc", os="macOS 14.2 (Darwin)")

@@ -1,11 +1,14 @@
-"""The console's JavaScript decoder (static/console/protocol.js) and the vendored fzstd read the
-bytes the Python reference (agents/common/protocol.py) writes exactly as the reference does.
+"""The console's JavaScript decoder (static/console/protocol.js), its WebAssembly zstd stream
+(static/console/zstd.js over the vendored libzstd build) and the vendored fzstd read the bytes
+the Python reference (agents/common/protocol.py) writes exactly as the reference does.
 
 Runs the real ES modules under node (Debian's nodejs, scripts/install-system-deps): random
 updates of every rectangle encoding are applied by both decoders to the same starting
-framebuffer and must leave the same pixels; malformed updates are refused by both; a zstd
-stream of block-flushed updates (StreamCompressor) decodes message by message with fzstd's
-streaming decoder, as the console's worker does.
+framebuffer and must leave the same pixels (also with the framebuffer and the update in one
+buffer, as in the worker's WebAssembly memory); malformed updates are refused by both; a zstd
+stream of block-flushed updates (StreamCompressor) decodes message by message with the
+WebAssembly stream and with fzstd's streaming decoder, as the console's worker does; corrupt
+updates, wrong lengths and a window over the protocol's 8 MiB are refused.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import zstandard
 
 import relay_ext
 from agents.common import protocol as p
@@ -43,9 +47,18 @@ for (const c of cases) {
     out.push(got);
     continue;
   }
-  const fb = Uint8Array.from(Buffer.from(c.fb, "hex"));
+  let fb = Uint8Array.from(Buffer.from(c.fb, "hex"));
+  let rects = Uint8Array.from(Buffer.from(c.rects, "hex"));
+  if (c.shared) {
+    // Both in one buffer, the update at an odd offset after the framebuffer.
+    const one = new Uint8Array(8 + fb.length + 1 + rects.length);
+    one.set(fb, 8);
+    one.set(rects, 9 + fb.length);
+    fb = one.subarray(8, 8 + fb.length);
+    rects = one.subarray(9 + fb.length);
+  }
   try {
-    applyRects(fb, c.w, c.h, Uint8Array.from(Buffer.from(c.rects, "hex")));
+    applyRects(fb, c.w, c.h, rects);
     out.push(Buffer.from(fb).toString("hex"));
   } catch (err) {
     out.push(err instanceof Malformed ? "malformed" : "error: " + err.message);
@@ -96,6 +109,7 @@ def test_random_updates_of_every_encoding_paint_the_same_pixels_as_the_python_re
         cases.append({"w": w, "h": h, "fb": start.hex(), "rects": p.encode_rects(rects).hex()})
         expected.append(bytes(fb).hex())
     assert run_js(cases) == expected
+    assert run_js([{**case, "shared": True} for case in cases]) == expected
 
 
 def test_overlapping_copies_behave_as_through_a_temporary_buffer():
@@ -148,3 +162,95 @@ def test_fzstd_decodes_a_block_flushed_stream_message_by_message():
         raws.append(raw)
     stream = [compressor.compress(raw).hex() for raw in raws]
     assert run_js([{"stream": stream}]) == [[raw.hex() for raw in raws]]
+
+
+# ------------------------------------------------------------------ the WebAssembly zstd stream
+ZSTD_RUNNER = """
+import { loadZstd } from "%(zstd)s";
+import { Malformed } from "%(protocol)s";
+import { readFileSync } from "fs";
+// node's fetch does not read file: URLs; the worker fetches the same file over HTTP.
+globalThis.fetch = async (url) => {
+  const b = readFileSync(new URL(url));
+  return { ok: true, arrayBuffer: async () => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) };
+};
+const zstd = await loadZstd();
+if (!zstd) throw new Error("the WebAssembly module did not load");
+const cases = JSON.parse(readFileSync(0, "utf8"));
+const out = [];
+for (const c of cases) {
+  const stream = zstd.stream();
+  // A framebuffer-like block allocated first: it must keep its bytes when the memory grows.
+  const block = zstd.block(4096);
+  block.bytes().fill(7);
+  const got = [];
+  for (const [hex, rawLen] of c.messages) {
+    try {
+      got.push(Buffer.from(stream.decompress(Uint8Array.from(Buffer.from(hex, "hex")), rawLen)).toString("hex"));
+    } catch (err) {
+      got.push(err instanceof Malformed ? "malformed: " + err.message : "error: " + err.message);
+      break;
+    }
+  }
+  got.push(block.bytes().every((v) => v === 7) ? "block kept" : "block lost");
+  block.free();
+  stream.free();
+  out.push(got);
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def run_zstd(cases: list[list[tuple[bytes, int]]]) -> list:
+    script = ZSTD_RUNNER % {"protocol": (ROOT / "static/console/protocol.js").as_uri(),
+                            "zstd": (ROOT / "static/console/zstd.js").as_uri()}
+    payload = [{"messages": [(body.hex(), raw_len) for body, raw_len in case]} for case in cases]
+    done = subprocess.run([NODE, "--input-type=module", "-e", script], input=json.dumps(payload),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_webassembly_stream_decodes_a_block_flushed_stream_message_by_message():
+    rng = random.Random(8)
+    compressor = p.StreamCompressor()
+    raws = [b"tiny"]  # a first message under 18 bytes (fzstd holds such a one back)
+    for i in range(30):
+        if i % 3 == 0:
+            raw = rng.randbytes(rng.randint(20, 5000))
+        elif i % 3 == 1:
+            raw = bytes([i]) * rng.randint(20, 300_000)
+        else:
+            raw = raws[-2][:2000] + b"again"
+        raws.append(raw)
+    raws.append(rng.randbytes(3_000_000) * 6)  # 18 MB: the module's memory has to grow
+    raws.append(b"after the growth")
+    messages = [(compressor.compress(raw), len(raw)) for raw in raws]
+    assert run_zstd([messages]) == [[raw.hex() for raw in raws] + ["block kept"]]
+
+
+def test_the_webassembly_stream_refuses_corrupt_updates_and_wrong_lengths():
+    compressor = p.StreamCompressor()
+    first = b"the first update " * 100
+    second = bytes(range(256)) * 64
+    one, two = compressor.compress(first), compressor.compress(second)
+    corrupt = bytearray(two)
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    corrupt[-3] ^= 0x55
+    wide = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters(window_log=24))
+    wide_obj = wide.compressobj()
+    wide_first = wide_obj.compress(first) + wide_obj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    results = run_zstd([
+        [(one, len(first)), (bytes(corrupt), len(second))],
+        [(one, len(first) - 1)],            # declared one byte short: decompresses to more
+        [(one, len(first) + 1)],            # declared one byte long: decompresses to fewer
+        [(b"not a zstd stream at all", 10)],
+        [(wide_first, len(first))],         # a 16 MiB window
+    ])
+    assert results[0][0] == first.hex()
+    assert results[0][1].startswith("malformed: zstd: ")
+    assert results[1][0] == f"malformed: the update decompresses to more than {len(first) - 1} bytes"
+    assert results[2][0] == f"malformed: the update decompressed to {len(first)} bytes, not {len(first) + 1}"
+    assert results[3][0] == "malformed: zstd: unknown frame prefix (not a zstd stream)"
+    assert results[4][0] == "malformed: zstd: a 16777216 byte window, more than the protocol's 8388608"
+    assert all(result[-1] == "block kept" for result in results)
