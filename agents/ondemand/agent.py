@@ -200,10 +200,12 @@ class OnDemandConnection(Connection):
         elif isinstance(message, P.Clipboard):
             if "clipboard" in self.active:
                 super()._handle(message)
+        elif isinstance(message, P.RequestKeyframe):
+            if "view_screen" in self.active:   # else nothing is captured at all
+                super()._handle(message)
         elif isinstance(message, P.Power):
-            if self.in_session:
-                self._try_send(P.PowerResult(message.action, P.PowerStatus.REFUSED,
-                                             "Not available in an OnDemand session."))
+            # Not an OnDemand permission: the relay never forwards it (nor takes a POWER_RESULT).
+            log.info("power action %s ignored: not part of an OnDemand session", message.action)
         elif isinstance(message, (P.ConfirmRequest, P.ConfirmCancel)):
             self.close(P.CloseCode.UNEXPECTED, f"{type(message).__name__} is not for an OnDemand agent")
         else:
@@ -216,6 +218,7 @@ class OnDemandConnection(Connection):
             was = self.in_session
             self.in_session, self.active, self.granted = False, frozenset(), frozenset()
             self._stop_watching()
+            self._release_input()
             if was:
                 log.info("the technician %s left the session", message.technician)
                 self.agent.notify(SessionLeft(message.technician))
@@ -245,7 +248,6 @@ class OnDemandConnection(Connection):
             self._viewers = 0
             self._keyframes.clear()
             self._lock.notify_all()
-        self._release_input()
 
     def local_clipboard(self, text: str) -> None:
         if "clipboard" in self.active and not self.closed.is_set():

@@ -109,7 +109,10 @@ class HotkeyGrab:
                 self.d.sync()
             except Exception:  # noqa: BLE001 - the display may be gone already
                 pass
-            self.d.close()
+            try:
+                self.d.close()
+            except Exception:  # noqa: BLE001 - likewise
+                pass
 
     def close(self) -> None:
         """Release the grab (from any thread but the grab's own)."""
