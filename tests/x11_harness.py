@@ -165,9 +165,10 @@ def enrolment_key(app, account_id: int, enrolment_state: str = "enrolled") -> tu
 
 class AgentProcess:
     """``tessera-agent`` (the console script when installed, else ``python -m agents.host``)
-    enrolling with ``key`` at ``server.url`` and capturing ``display``."""
+    enrolling with ``key`` at ``server.url`` and capturing ``display``; ``extra_args`` go on
+    its command line too (``--config FILE``)."""
 
-    def __init__(self, server, key: str, display: str, tmp: Path):
+    def __init__(self, server, key: str, display: str, tmp: Path, extra_args=()):
         self.state_dir = tmp / "agent-state"
         self.log_path = tmp / "agent.log"
         script = Path(sys.executable).parent / "tessera-agent"
@@ -175,7 +176,7 @@ class AgentProcess:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
-                       "--display", display, "--hardware-id", uuid.uuid4().hex],
+                       "--display", display, "--hardware-id", uuid.uuid4().hex, *extra_args],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "DISPLAY": display})
 

@@ -29,6 +29,7 @@ enrols again with the enrolment key; anything else reconnects with jittered back
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -129,8 +130,9 @@ class Desktop:
                     log.debug("closing %r failed", part, exc_info=True)
 
 
-def open_x11_desktop(display: str) -> Desktop:
-    """The real desktop on an X display. Raises OSError-like errors when X is not there yet."""
+def open_x11_desktop(display: str, power_commands: dict[str, tuple[str, ...]] | None = None) -> Desktop:
+    """The real desktop on an X display. Raises OSError-like errors when X is not there yet.
+    ``power_commands``: agent.conf's own commands for power actions (``AgentConfig``)."""
     from agents.host.clipboard import ClipboardUnavailable, X11Clipboard
     from agents.host.input import InputError, X11Input
 
@@ -161,7 +163,7 @@ def open_x11_desktop(display: str) -> Desktop:
         changes = None
     pointer = PointerReader(display)
     return Desktop(capture=capture, input=injector, clipboard=clipboard,
-                   power=PowerActions(display, press_keys=press_keys),
+                   power=PowerActions(display, press_keys=press_keys, commands=power_commands),
                    session=lambda: current_session(display), pointer=pointer,
                    cursor_shape=pointer.shape, changes=changes)
 
@@ -232,7 +234,7 @@ class PointerReader:
 
 class Agent:
     def __init__(self, config: AgentConfig, *, transport: Transport | None = None,
-                 desktop_factory: Callable[[str], Desktop] = open_x11_desktop,
+                 desktop_factory: Callable[[str], Desktop] | None = None,
                  discover: Callable[[], xsession.FoundDisplay] = xsession.discover,
                  enroller: Callable[[AgentConfig, str], tuple[int, str, str]] = enrol,
                  sleep: Callable[[float], bool] | None = None, backoff: Backoff | None = None,
@@ -240,7 +242,8 @@ class Agent:
         self.config = config
         self.state = StateDir(config.state_dir)
         self.transport = transport or WebsocketTransport()
-        self.desktop_factory = desktop_factory
+        self.desktop_factory = desktop_factory or functools.partial(
+            open_x11_desktop, power_commands=config.power_commands)
         self.discover = discover
         self.follows = config.display == xsession.AUTO   # find the display, and follow it
         self.display: str | None = None                  # the display of the open desktop

@@ -8,13 +8,20 @@ session on the agent's display, ``xdg-screensaver`` to lock a desktop logind doe
 ``systemctl`` to restart or shut down a systemd machine. Where the action is not possible
 (no desktop session to log out of, a machine not run by systemd) it is refused with a sentence
 saying why, and nothing is run. Commands and the probes are injectable for tests.
+
+An administrator can give an action a command of their own in ``agent.conf``
+(``log_out_command``, ``lock_command``, ``restart_command``, ``shut_down_command``; see
+``state.AgentConfig.power_commands`` and docs/agents.md): that command runs instead, without a
+shell, whatever the probes would say — a machine without systemd (``restart_command =
+/sbin/reboot``), a screen locker logind does not know (``lock_command = xscreensaver-command
+-lock``). The end-to-end tests use it to see a power action really run on the host.
 """
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from agents.host.desktop import Runner, current_session, run_command
 
@@ -23,6 +30,9 @@ ACTION_NAMES = {LOG_OUT: "log out", LOCK: "lock", RESTART: "restart", SHUT_DOWN:
                 CTRL_ALT_DEL: "Ctrl+Alt+Del"}
 
 DONE, REFUSED, FAILED = 0, 1, 2
+
+# The agent.conf setting names of the actions that may have a command of their own.
+COMMAND_NAMES = {LOG_OUT: "log_out", LOCK: "lock", RESTART: "restart", SHUT_DOWN: "shut_down"}
 
 # Control_L, Alt_L, Delete
 CTRL_ALT_DEL_KEYSYMS = (0xFFE3, 0xFFE9, 0xFFFF)
@@ -44,12 +54,18 @@ class PowerActions:
     def __init__(self, display: str, *, runner: Runner = run_command,
                  which: Callable[[str], str | None] = shutil.which,
                  systemd: Callable[[], bool] = systemd_running,
-                 press_keys: Callable[[tuple[int, ...]], bool] | None = None):
+                 press_keys: Callable[[tuple[int, ...]], bool] | None = None,
+                 commands: Mapping[str, Sequence[str]] | None = None):
         self.display, self.runner, self.which, self.systemd = display, runner, which, systemd
         self.press_keys = press_keys
+        # The administrator's own commands, by COMMAND_NAMES (empty: the built-in ones).
+        self.commands = {name: list(args) for name, args in (commands or {}).items() if args}
 
     def plan(self, action: int) -> list[str] | str:
         """The command that performs ``action`` here, or the sentence saying why it cannot."""
+        configured = self.commands.get(COMMAND_NAMES.get(action, ""))
+        if configured:
+            return list(configured)
         if action in (RESTART, SHUT_DOWN):
             if not self.systemd() or self.which("systemctl") is None:
                 return (f"This machine cannot be told to {ACTION_NAMES[action]} remotely: "

@@ -23,8 +23,9 @@ import configparser
 import hashlib
 import json
 import os
+import shlex
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,10 @@ class AgentConfig:
     state_dir: Path
     display: str             # ":N", or "auto": find the desktop (agents/host/xsession.py)
     hardware_id: str = ""    # empty: derived from /etc/machine-id (tests set one per agent)
+    # agent.conf's <action>_command settings (log_out, lock, restart, shut_down): the command
+    # line, split as a shell would but run without one, that performs it instead of the
+    # built-in one (agents/host/power.py)
+    power_commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def enroll_url(self) -> str:
@@ -67,6 +72,8 @@ def websocket_url(server: str, path: str) -> str:
 # command line option.
 _SERVER_KEYS = ("server", "portal_url")
 _KEY_KEYS = ("enrollment_key", "enroll_key")
+# The power actions agent.conf may give a command of their own (``lock_command = ...``).
+POWER_COMMAND_ACTIONS = ("log_out", "lock", "restart", "shut_down")
 
 
 def read_config_file(path: Path) -> dict[str, str]:
@@ -127,6 +134,15 @@ def build_config(*, server: str | None = None, enroll_key: str | None = None,
         raise ConfigError("no server: pass --server URL or set portal_url in the configuration file")
     state = pick(state_dir, ("state_dir",))
     shown = (pick(display, ("display",)) or environ.get("DISPLAY") or AUTO).strip()
+    power_commands = {}
+    for action in POWER_COMMAND_ACTIONS:
+        line = from_file.get(f"{action}_command", "")
+        try:
+            words = tuple(shlex.split(line))
+        except ValueError as exc:
+            raise ConfigError(f"{action}_command in {config_file} cannot be read: {exc}") from None
+        if words:
+            power_commands[action] = words
     if shown.lower() == AUTO:
         shown = AUTO
     return AgentConfig(
@@ -135,6 +151,7 @@ def build_config(*, server: str | None = None, enroll_key: str | None = None,
         state_dir=Path(state) if state else default_state_dir(),
         display=shown,
         hardware_id=pick(hardware_id, ("hardware_id",)),
+        power_commands=power_commands,
     )
 
 

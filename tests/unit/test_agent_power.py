@@ -93,3 +93,29 @@ def test_ctrl_alt_del_is_typed_as_keys():
     assert result.status == DONE
     assert pressed == [(0xFFE3, 0xFFE9, 0xFFFF)]
     assert actions(Runner()).perform(CTRL_ALT_DEL).status == REFUSED
+
+
+def test_an_administrators_own_command_runs_instead_even_where_the_built_in_would_be_refused():
+    runner = Runner(sessions=False)
+    power = PowerActions(":57", runner=runner, which=lambda name: None, systemd=lambda: False,
+                         commands={"restart": ("/sbin/reboot",), "lock": ("xscreensaver-command", "-lock"),
+                                   "shut_down": ()})
+    result = power.perform(RESTART)
+    assert result.status == DONE
+    assert result.message == "The machine was told to restart (/sbin/reboot)."
+    assert power.perform(LOCK).status == DONE
+    assert runner.calls == [["/sbin/reboot"], ["xscreensaver-command", "-lock"]]  # no probing
+    # An empty setting is no setting: shut down stays refused without systemd.
+    assert power.perform(SHUT_DOWN).status == REFUSED
+
+
+def test_an_own_command_that_fails_says_so():
+    result = PowerActions(":0", runner=Runner(fail="my-locker"), commands={"lock": ("my-locker",)}).perform(LOCK)
+    assert result.status == FAILED and result.message == "Could not lock: Access denied"
+
+
+def test_the_settings_name_every_action_that_can_have_a_command():
+    from agents.host.power import COMMAND_NAMES
+    from agents.host.state import POWER_COMMAND_ACTIONS
+
+    assert sorted(COMMAND_NAMES.values()) == sorted(POWER_COMMAND_ACTIONS)

@@ -164,3 +164,22 @@ def test_backoff_reset_starts_again_at_one_second():
 def test_slow_retry_waits_near_the_cap():
     backoff = Backoff(rng=random.Random(3))
     assert all(22.5 <= backoff.slow_delay() <= 30.0 for _ in range(50))
+
+
+def test_power_actions_may_have_a_command_of_their_own_in_the_configuration_file(tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[agent]\nportal_url = https://a.example\n"
+                    "lock_command = xscreensaver-command -lock\n"
+                    "restart_command = /usr/bin/sudo -n '/sbin/shutdown' -r now\n"
+                    "shut_down_command =\n")
+    config = build_config(config_file=str(conf), state_dir=str(tmp_path), environ={})
+    assert config.power_commands == {"lock": ("xscreensaver-command", "-lock"),
+                                     "restart": ("/usr/bin/sudo", "-n", "/sbin/shutdown", "-r", "now")}
+    assert build_config(server="https://a.example", state_dir=str(tmp_path), environ={}).power_commands == {}
+
+
+def test_a_power_command_that_cannot_be_split_is_refused_with_its_name(tmp_path):
+    conf = tmp_path / "agent.conf"
+    conf.write_text("[agent]\nportal_url = https://a.example\nlock_command = my-locker 'unclosed\n")
+    with pytest.raises(ConfigError, match="lock_command .* cannot be read"):
+        build_config(config_file=str(conf), state_dir=str(tmp_path), environ={})
