@@ -114,7 +114,7 @@ function handle(msg) {
         setState("connected", "Connected");
       } else {
         setState("offline", "Device offline");
-        showNotice(DEVICE_OFFLINE, "", { reconnect: false });
+        showNotice(DEVICE_OFFLINE, "", { reconnect: true });
       }
       break;
     case T.SCREEN_INFO: screens(msg.monitors); break;
@@ -625,7 +625,7 @@ function note(text) {
 function showNotice(text, detail, { reconnect = false, signIn = false } = {}) {
   $("console-notice-text").textContent = text;
   $("console-notice-detail").textContent = detail || "";
-  $("console-reconnect").hidden = !reconnect || state.ws !== null;
+  $("console-reconnect").hidden = !reconnect;
   $("console-signin").hidden = !signIn;
   $("console-notice").hidden = false;
 }
@@ -634,7 +634,12 @@ function hideNotice() {
   $("console-notice").hidden = true;
 }
 
-$("console-reconnect").addEventListener("click", () => connect());
+$("console-reconnect").addEventListener("click", () => {
+  const ws = state.ws; // still open while the device is offline: a fresh connection replaces it
+  state.ws = null;
+  if (ws) ws.close(1000, "reconnecting");
+  connect();
+});
 
 let lastTick = performance.now();
 setInterval(() => {
