@@ -51,6 +51,8 @@ setup(
         "psycopg[binary]>=3.1",
         "redis>=5",
         "python-dateutil>=2.8",
+        # QR codes of OnDemand links (app/ondemand/links.py).
+        "segno>=1.6",
         # The Portal builds the agent wheel it serves (app/downloads/agent_wheel.py).
         "setuptools>=70.1",
         # The Host agent (agents/host): screen capture, XTest input, its websocket client.

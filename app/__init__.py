@@ -99,6 +99,11 @@ def configure_blueprints(app: "Flask") -> None:
 
     app.register_blueprint(confirm_bp)
 
+    from app.ondemand.views import bp as sessions_bp, public_bp as ondemand_bp
+
+    app.register_blueprint(sessions_bp)
+    app.register_blueprint(ondemand_bp)
+
     from app.console.views import bp as console_bp
     from app.relay.views import bp as relay_bp
 

@@ -5,6 +5,8 @@ Views call :func:`require` (or use :func:`requires` as a decorator); templates c
 a *User* sees their devices and profile, a *Group manager* also manages users and devices and
 reads roles and logs, an *Account administrator* also manages groups, roles, authentication and
 deployment packages, and the *Account owner* also configures the account.
+A permission in :data:`SWITCHES` also needs a switch on the membership: My sessions (OnDemand)
+is for members with "OnDemand sessions" enabled, whatever their type.
 """
 from __future__ import annotations
 
@@ -47,6 +49,13 @@ PERMISSIONS: dict[str, UserType] = {
     "account.configure": OWN,
 }
 
+# permission -> (the membership switch it also needs, the sentence when that switch is off).
+# "OnDemand sessions" is such a switch: the account's OnDemand licence counts who has it on.
+SWITCHES: dict[str, tuple[str, str]] = {
+    "sessions.mine": ("ondemand_enabled", "OnDemand sessions are not enabled for your user. An "
+                      "administrator of the account can enable them on your user's page."),
+}
+
 
 def current_membership() -> Membership | None:
     return g.get("membership")
@@ -66,11 +75,19 @@ def can(permission: str, membership: Membership | None = None) -> bool:
         membership = current_membership()
     if membership is None or not membership.enabled:
         return False
+    switch = SWITCHES.get(permission)
+    if switch is not None and not getattr(membership, switch[0]):
+        return False
     return membership.type.rank >= PERMISSIONS[permission].rank
 
 
 def require(permission: str) -> None:
     if not can(permission):
+        membership = current_membership()
+        switch = SWITCHES.get(permission)
+        if (switch is not None and membership is not None and membership.enabled
+                and membership.type.rank >= PERMISSIONS[permission].rank):
+            raise Forbidden(switch[1])
         raise Forbidden("You do not have permission to do that.")
 
 

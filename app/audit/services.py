@@ -101,6 +101,15 @@ ACTION_LABELS = {
     "confirm.expired": "Access confirmation expired",
     "confirm.cancelled": "Access confirmation cancelled",
     "confirm.skipped": "Access confirmation waived",
+    "ondemand.created": "OnDemand session key created",
+    "ondemand.emailed": "OnDemand session link emailed",
+    "ondemand.key_tried": "OnDemand session key typed",
+    "ondemand.connected": "OnDemand agent connected",
+    "ondemand.consent": "OnDemand session answered at the computer",
+    "ondemand.started": "OnDemand session started",
+    "ondemand.ended": "OnDemand session ended",
+    "ondemand.rejected": "OnDemand session rejected",
+    "ondemand.expired": "OnDemand session expired",
 }
 
 

@@ -152,18 +152,28 @@ def install_linux(package_id: int):
 
 
 def _script_response(package: Package):
+    script = services.linux_installer(package, _portal_url(), **agent_source())
+    return script_response(script, services.installer_filename(package))
+
+
+def agent_source() -> dict:
+    """How a Linux script gets the agent: ``agent_pip_spec`` (config ``AGENT_PIP_SPEC``) or the
+    wheel this Portal serves (``wheel_url``, ``wheel_file``, ``wheel_sha256``; built on first
+    use). Shared by the Host agent's installer and the OnDemand launcher (app/ondemand/views.py)."""
     pip_spec = current_app.config.get("AGENT_PIP_SPEC") or ""
-    wheel = {}
-    if not pip_spec:  # the agent this Portal serves, built on first use
-        built = agent_wheel.wheel_for_app(current_app)
-        wheel = {"wheel_url": _agent_wheel_url(built.filename), "wheel_file": built.filename,
-                 "wheel_sha256": built.sha256}
-    script = services.linux_installer(package, _portal_url(), agent_pip_spec=pip_spec, **wheel)
+    if pip_spec:
+        return {"agent_pip_spec": pip_spec}
+    built = agent_wheel.wheel_for_app(current_app)
+    return {"wheel_url": _agent_wheel_url(built.filename), "wheel_file": built.filename,
+            "wheel_sha256": built.sha256}
+
+
+def script_response(script: str, filename: str):
+    """A shell script as a download named ``filename``."""
     response = make_response(script + "\n")
     response.headers["Content-Type"] = "text/x-shellscript; charset=utf-8"
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{services.installer_filename(package)}"')
-    # The script carries the enrolment key: never kept by a shared cache.
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The scripts carry a key (an enrolment key, a session key): never kept by a shared cache.
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -211,3 +211,54 @@ def clear_waiting(session_ids) -> int:
                                                               OnDemandSession.state != OnDemandState.created))
     db.session.commit()
     return result.rowcount or 0
+
+
+# --------------------------------------------------------------------------- the Portal's pages
+def check_key(text: str, address: str, now: datetime | None = None) -> OnDemandSession:
+    """The key typed on the public key page (``POST /ondemand``): the session when it can still
+    be used, else :class:`KeyRefused`. Every attempt is audited as ``ondemand.key_tried`` with
+    ``ok`` and the client address, in the account of the key when a session has it (none
+    when the digits match nothing)."""
+    digits = normalise_key(text)
+    row = db.session.scalar(select(OnDemandSession).where(OnDemandSession.key == digits)) if digits else None
+    try:
+        usable(row, now)
+    except KeyRefused as refusal:
+        record("ondemand.key_tried", row.grouped_key if row is not None else "",
+               {"ok": False, "address": address, "why": refusal.message,
+                **({"session": row.id} if row is not None else {})},
+               account_id=row.account_id if row is not None else None, commit=False)
+        db.session.commit()
+        raise
+    record("ondemand.key_tried", row.grouped_key, {"ok": True, "address": address, "session": row.id},
+           account_id=row.account_id, commit=False)
+    db.session.commit()
+    return row
+
+
+def send_link(membership: Membership, session_id: int, address: str, link: str, portal_url: str,
+              now: datetime | None = None) -> OnDemandSession:
+    """Email the link page's address and the key of the technician's own unused session to
+    ``address`` (``ValidationError`` on the ``email`` field when it is not an address; Conflict
+    when the key was used or expired; ``MailError`` when the mail could not be sent, with
+    nothing recorded). Audited as ``ondemand.emailed``."""
+    from app.common.mail import send
+    from app.errors import Conflict
+    from app.users.services import normalise_email
+
+    row = get_own(membership, session_id)
+    email = normalise_email(address or "")
+    try:
+        usable(row, now)
+    except KeyRefused:
+        raise Conflict(f"Key {row.grouped_key} was used or has expired: create a new session to "
+                       "send a link.") from None
+    technician = membership.user
+    send(email, f"{technician.display_name} invites you to a remote support session", "ondemand_link",
+         company=membership.account.company, technician=technician.display_name, link=link,
+         key=row.grouped_key, expires_at=row.expires_at, portal_url=portal_url)
+    row.emailed_to = email[:320]
+    record("ondemand.emailed", row.grouped_key, {"session": row.id, "to": email},
+           account_id=row.account_id, commit=False)
+    db.session.commit()
+    return row

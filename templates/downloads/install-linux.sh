@@ -15,6 +15,7 @@
 # Environment (optional):
 #   TESSERA_AGENT_PIP_SPEC  what pip installs instead of the Portal's wheel (a file, URL or name)
 #   TESSERA_INSTALL_ROOT    install under this directory instead of / (for packaging and tests)
+{% from "downloads/_agent_wheel.sh" import fetch_agent_wheel -%}
 set -euo pipefail
 
 PORTAL_URL={{ portal_url }}
@@ -47,29 +48,7 @@ command -v systemctl >/dev/null 2>&1 || fail "systemd (systemctl) is required"
 if [ -n "$AGENT_PIP_SPEC" ]; then
   AGENT_TARGET="$AGENT_PIP_SPEC"
 else
-  # Downloaded and checked before anything is installed: a bad download changes nothing.
-  echo "Downloading the agent from $AGENT_WHEEL_URL"
-  download_dir="$(mktemp -d)"
-  trap 'rm -rf "$download_dir"' EXIT
-  AGENT_TARGET="$download_dir/$AGENT_WHEEL_FILE"
-  # python3 (required above) rather than curl or wget, which a minimal system may lack.
-  python3 - "$AGENT_WHEEL_URL" "$AGENT_TARGET" "$AGENT_WHEEL_SHA256" <<'PY' \
-    || fail "the agent was not installed"
-import hashlib, sys, urllib.request
-
-url, path, expected = sys.argv[1:4]
-digest = hashlib.sha256()
-try:
-    with urllib.request.urlopen(url, timeout=120) as answer, open(path, "wb") as out:
-        for block in iter(lambda: answer.read(1 << 16), b""):
-            digest.update(block)
-            out.write(block)
-except OSError as exc:
-    sys.exit(f"Tessera agent installer: could not download {url}: {exc}")
-if digest.hexdigest() != expected:
-    sys.exit(f"Tessera agent installer: the download from {url} has SHA-256 "
-             f"{digest.hexdigest()}, not the expected {expected}")
-PY
+  {{ fetch_agent_wheel('python3', 'Tessera agent installer') }}
 fi
 
 # What the agent uses from the desktop when it is there: Tk for the confirm-access prompt and

@@ -186,6 +186,19 @@ EXPECTED: dict[tuple[str, str], str] = {
     # token in the query (absent here: 400) must name them (tests/integration/test_confirm_access.py).
     ("confirm.answer", "GET"): SIGNED_IN,
     ("confirm.answer_post", "POST"): SIGNED_IN,
+    # My sessions (OnDemand): every user type, with OnDemand enabled on the membership and an
+    # OnDemand role assignment (ACTOR_SETUP gives both; without them 403, test_ondemand_pages.py).
+    ("sessions.mine", "GET"): USER,
+    ("sessions.create", "POST"): USER,
+    ("sessions.queue", "GET"): USER,
+    ("sessions.email", "POST"): USER,
+    ("sessions.reject", "POST"): USER,
+    # The public OnDemand pages: the key (rate-limited) or the 192-bit link token is the key.
+    ("ondemand.entry", "GET"): PUBLIC,
+    ("ondemand.check", "POST"): PUBLIC,
+    ("ondemand.link", "GET"): PUBLIC,
+    ("ondemand.link", "POST"): PUBLIC,
+    ("ondemand.download_linux", "GET"): PUBLIC,
     ("relay.agent", "GET"): WEBSOCKET,
     ("relay.view", "GET"): WEBSOCKET,
 }
@@ -316,6 +329,18 @@ def _access_request_id(world: "World", account: Account) -> int:
     return row.id
 
 
+def _ondemand_session_id(world: "World", account: Account) -> int:
+    """An unused OnDemand session of the signed-in actor when they are in ``account`` (a session
+    exists only for its own technician), else of the account's owner; either gets OnDemand
+    enabled and an OnDemand role assignment."""
+    from tests.integration.ondemand_world import new_session
+
+    actor = world.actor
+    if actor is None or not any(m.account_id == account.id for m in actor.memberships):
+        actor = account.owner
+    return new_session(actor, account.id).id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "package_id": _package_id,
@@ -329,6 +354,7 @@ ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "role_id": _custom_role_id,
     "application_id": _application_id,
     "request_id": _access_request_id,
+    "session_id": _ondemand_session_id,
 }
 # (endpoint, argument) -> a maker for routes that need a particular kind of object.
 ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] = {
@@ -363,6 +389,18 @@ def _invite_not_resent(world: "World", actor, own: Account, values: dict) -> Non
     resent = world.db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.invite_resent")).all()
     assert resent == [], "another account's invitation must not be sent again"
 
+
+def _ondemand_technician(world: "World", account: Account, actor) -> None:
+    from tests.integration.ondemand_world import enable_ondemand
+
+    enable_ondemand(actor, account.id)
+
+
+# Endpoint prefix -> what the signed-in actor needs in their own account before the request
+# (my sessions: the membership's OnDemand switch and an OnDemand role assignment).
+ACTOR_SETUP: dict[str, Callable[["World", Account, object], None]] = {
+    "sessions.": _ondemand_technician,
+}
 
 FOREIGN_REFUSALS: dict[tuple[str, str], Callable] = {
     ("auth.switch", "POST"): _still_in_own_account,
@@ -425,6 +463,7 @@ class World:
     def __init__(self, app, db, factory):
         self.app, self.db, self.factory = app, db, factory
         self._members: dict[int, object] = {}
+        self.actor = None  # the signed-in user, once there is one
 
     def member(self, account: Account):
         if account.id not in self._members:
@@ -596,6 +635,10 @@ def test_route_access(app, db, factory, route, who):
     client = app.test_client()
     actor_type = OWNER if who == "other_account" else who
     actor = factory.user(own, actor_type)
+    world.actor = actor
+    for prefix, setup in ACTOR_SETUP.items():
+        if endpoint.startswith(prefix):
+            setup(world, own, actor)
     signed = sign_in(client, actor.username)
     assert signed.status_code == 200, f"could not sign in as {actor_type}"
     token = _csrf_token(client, signed_in=True)
