@@ -269,6 +269,14 @@ def page_form(http, link):
     return page, (form or shell).group(1), bool(form)
 
 
+def answer_by_link(world, username: str, link: str, answer: str):
+    """``username`` signs in, opens the emailed ``link`` and presses Allow or Deny."""
+    http = world.server.sign_in(username)
+    _, csrf, _ = page_form(http, link)
+    return http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1],
+                                               "answer": answer}, timeout=10)
+
+
 def test_the_first_group_member_to_allow_by_email_starts_the_waiting_session(world, smtp):
     ada_id, ada = world.member("Ada")
     ben_id, ben = world.member("Ben")
@@ -355,10 +363,7 @@ def test_an_emailed_answer_first_cancels_the_hosts_prompt_and_its_late_answer_ch
     viewer = world.viewer(device.id)
     question = agent.expect(p.ConfirmRequest)
     link = link_of(smtp.wait_for(ada, "Confirm access"))  # at once: the host is asked too
-    http = world.server.sign_in(ada)
-    _, csrf, _ = page_form(http, link)
-    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "deny"},
-              timeout=10)
+    answer_by_link(world, ada, link, "deny")
     denied(viewer, p.ConfirmVia.EMAIL, "Access denied by Ada Helper")
     assert agent.expect(p.ConfirmCancel, timeout=10).request == question.request
 
@@ -380,10 +385,7 @@ def test_email_only_when_the_host_does_not_answer(world, smtp):
     assert not [m for m in smtp.messages if ada in str(m["To"])], "no mail while the host may answer"
     agent.send(p.ConfirmAnswer(question.request, p.Answer.UNANSWERED))
     link = link_of(smtp.wait_for(ada, "Confirm access"))
-    http = world.server.sign_in(ada)
-    _, csrf, _ = page_form(http, link)
-    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "allow"},
-              timeout=10)
+    answer_by_link(world, ada, link, "allow")
     outcome = _last_state(viewer)
     assert (outcome.state, outcome.via) == (p.ConfirmOutcome.ALLOWED, p.ConfirmVia.EMAIL)
     started(viewer, agent)

@@ -20,7 +20,7 @@ from agents.common import protocol as p
 from tests.fixtures_live import SmtpSink
 from tests.integration.relay_world import wait_for
 from tests.integration.test_agent_x11_e2e import Server, viewer_shows
-from tests.integration.test_confirm_access import Setup, _last_state, denied, link_of, page_form
+from tests.integration.test_confirm_access import Setup, _last_state, answer_by_link, denied, link_of
 from tests.x11_harness import AgentProcess, enrolment_key
 
 pytest.importorskip("websockets")
@@ -136,10 +136,7 @@ def test_nobody_answers_on_the_host_but_the_emailed_link_allows(world):
     link = link_of(world.smtp.wait_for(ada, "Confirm access", timeout=HOST_TIMEOUT + 15))
     assert time.monotonic() - started_at >= HOST_TIMEOUT - 0.5, "the mail waits for the host's timeout"
     assert no_prompt(xvfb)
-    http = world.server.sign_in(ada)
-    _, csrf, _ = page_form(http, link)
-    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "allow"},
-              timeout=10)
+    answer_by_link(world, ada, link, "allow")
     outcome = _last_state(viewer)
     assert (outcome.state, outcome.via) == (p.ConfirmOutcome.ALLOWED, p.ConfirmVia.EMAIL)
     viewer.expect(p.ScreenInfo, skip=(p.Ping, p.Pong, p.Status, p.Cursor, p.DeviceState))
@@ -159,10 +156,7 @@ def test_an_emailed_answer_closes_the_prompt_still_open_on_the_host(patient_worl
     viewer = world.viewer(device_id)
     prompt_window(xvfb)  # up on the host, for a minute unless something closes it
     link = link_of(world.smtp.wait_for(ada, "Confirm access", timeout=20))
-    http = world.server.sign_in(ada)
-    _, csrf, _ = page_form(http, link)
-    http.post(link.split("?")[0], data={"csrf_token": csrf, "t": link.split("?t=")[1], "answer": "allow"},
-              timeout=10)
+    answer_by_link(world, ada, link, "allow")
     outcome = _last_state(viewer)
     assert (outcome.state, outcome.via) == (p.ConfirmOutcome.ALLOWED, p.ConfirmVia.EMAIL)
 
