@@ -56,6 +56,7 @@ ERROR_COLOUR = "#b00020"
 WRAP = 420
 MNEMONICS = {key: letter for key, _, letter in CHOICES}
 ROOT_KEYS = ("<Return>", "<Escape>", "<Alt-c>", "<Alt-t>")
+KEY_READY = "the key field has the keyboard"
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,18 @@ def plain(text: str, limit: int = 300) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)[:limit].strip()
 
 
-def take_focus(widget: tk.Widget) -> None:
+def take_focus(widget: tk.Widget, ready: str = "") -> None:
     """Give ``widget`` the keyboard once its window is on screen: without a window manager
-    (or before the map), asking earlier leaves the keys going nowhere."""
+    (or before the map), asking earlier leaves the keys going nowhere. ``ready`` is logged
+    then (the tests wait for it before they type)."""
     widget.focus_set()
 
     def force(tries: int = 100) -> None:
         try:
             if widget.winfo_viewable():
                 widget.focus_force()
+                if ready:
+                    log.info("%s", ready)
             elif tries:
                 widget.after(50, force, tries - 1)
         except tk.TclError:
@@ -208,7 +212,9 @@ class App:
             try:
                 key = check_key(value.get())
             except UsageError as exc:
+                log.info("the typed key was not sent: %s", exc)
                 problem.configure(text=str(exc))
+                entry.selection_range(0, "end")   # typing again replaces it
                 entry.focus_set()
                 return
             self.connect(key, typed=value.get())
@@ -218,7 +224,9 @@ class App:
         entry.bind("<Return>", submit)
         self.root.bind("<Alt-c>", submit)
         entry.icursor("end")
-        take_focus(entry)
+        if error:
+            entry.selection_range(0, "end")   # typing another key replaces it
+        take_focus(entry, KEY_READY)
 
     def connect(self, key: str, typed: str = "") -> None:
         self._clear()
@@ -253,6 +261,7 @@ class App:
         self._close_banner()
         self.agent = None
         self.exit_code = outcome.exit_code
+        log.info("%s: %s", outcome.title, outcome.sentence)
         if outcome.kind in ("key", "retry") and self.key_typed:   # the key is not spent
             self.ask_key(outcome.sentence, self.typed)
             return
@@ -322,6 +331,7 @@ class App:
         if factor > 1:
             image = image.subsample(factor, factor)
         self.logo_image = image   # Tk forgets an image Python no longer holds
+        log.info("showing the logo (%dx%d)", image.width(), image.height())
         self.logo_label.configure(image=image)
         self.name_label.pack_forget()
         self.logo_label.pack(anchor="w")
@@ -376,6 +386,9 @@ class ConsentWindow:
         top.protocol("WM_DELETE_WINDOW", self._decline)
         self.left = int(event.timeout)
         self._tick()
+        top.update_idletasks()   # in the middle of the screen, over whatever is there
+        top.geometry(f"+{max(0, (top.winfo_screenwidth() - top.winfo_reqwidth()) // 2)}"
+                     f"+{max(0, (top.winfo_screenheight() - top.winfo_reqheight()) // 3)}")
         take_focus(first or decline)
 
     def _changed(self) -> None:
