@@ -53,6 +53,7 @@ def test_wheel_holds_the_agent_and_the_pure_twin_and_nothing_of_the_portal(wheel
         names = set(archive.namelist())
     for expected in ("agents/__init__.py", "agents/common/protocol.py", "agents/common/transport.py",
                      "agents/host/__main__.py", "agents/host/agent.py", "agents/host/frames.py",
+                     "agents/ondemand/__main__.py", "agents/ondemand/windows.py",
                      "relay_ext/__init__.py", "relay_ext/pure.py", "relay_ext/_zstd.py",
                      "relay_ext/py.typed"):
         assert expected in names, f"{expected} is missing from the wheel"
@@ -73,17 +74,19 @@ def test_wheel_metadata_names_the_agent_its_dependencies_and_a_pure_python_tag(w
     assert wheel_info["Root-Is-Purelib"] == "true" and wheel_info["Tag"] == "py3-none-any"
 
 
-def test_console_script_is_tessera_agent_and_points_at_a_real_main(wheel):
+def test_console_scripts_are_tessera_agent_and_tessera_ondemand_with_real_mains(wheel):
     import configparser
     import importlib
 
     with zipfile.ZipFile(wheel.path) as archive:
         entry_points = configparser.ConfigParser()
         entry_points.read_string(_dist_info(archive, "entry_points.txt"))
-    target = entry_points["console_scripts"]["tessera-agent"]
-    assert target == "agents.host.__main__:main"
-    module, function = target.split(":")
-    assert callable(getattr(importlib.import_module(module), function))
+    scripts = entry_points["console_scripts"]
+    assert dict(scripts) == {"tessera-agent": "agents.host.__main__:main",
+                             "tessera-ondemand": "agents.ondemand.__main__:main"}
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
 
 
 def test_record_lists_every_file_with_its_hash(wheel):
