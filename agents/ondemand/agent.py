@@ -46,6 +46,17 @@ _NEEDS = {P.MsgType.SCREEN_INFO: "view_screen", P.MsgType.FRAME_UPDATE: "view_sc
           P.MsgType.CURSOR: "view_screen", P.MsgType.CLIPBOARD: "clipboard"}
 
 PERSON_ENDED = "the person at the computer ended the session"
+DOWNLOAD_AGAIN = "Download it again from the link your technician sent you, then start it again."
+# The relay's refusals: (outcome kind, title, the sentence when the relay's ERROR gave none).
+REFUSALS = {
+    P.CloseCode.UNAUTHENTICATED: ("key", "Session key not accepted", "This session key is not "
+                                  "valid: check the digits, or ask the technician for a new one."),
+    P.CloseCode.UNSUPPORTED_VERSION: ("stop", "This program is out of date", DOWNLOAD_AGAIN),
+    P.CloseCode.REJECTED: ("stop", "The technician rejected this session",
+                           "The technician rejected this session; its key can no longer be used."),
+    P.CloseCode.EXPIRED: ("stop", "This session has expired",
+                          "This session expired: ask the technician for a new one."),
+}
 
 
 @dataclass(frozen=True)
@@ -135,22 +146,11 @@ def after_connection(closed: TransportClosed, error: P.Error | None, person_ende
         return Outcome("ended", "The session has ended",
                        "You ended the session. The technician can no longer see or control this "
                        "computer.", P.CloseCode.ENDED_BY_HOST, EXIT_ENDED)
-    if code == P.CloseCode.UNAUTHENTICATED:
-        return Outcome("key", "Session key not accepted",
-                       said or "This session key is not valid: check the digits, or ask the "
-                       "technician for a new one.", code, EXIT_REFUSED)
-    if code == P.CloseCode.UNSUPPORTED_VERSION:
-        return Outcome("stop", "This program is out of date",
-                       (said + " " if said else "") + "Download it again from the link your "
-                       "technician sent you, then start it again.", code, EXIT_REFUSED)
-    if code == P.CloseCode.REJECTED:
-        return Outcome("stop", "The technician rejected this session",
-                       said or "The technician rejected this session; its key can no longer be "
-                       "used.", code, EXIT_REFUSED)
-    if code == P.CloseCode.EXPIRED:
-        return Outcome("stop", "This session has expired",
-                       said or "This session expired: ask the technician for a new one.", code,
-                       EXIT_REFUSED)
+    if code == P.CloseCode.UNSUPPORTED_VERSION and "download" not in said.lower():
+        said = f"{said} {DOWNLOAD_AGAIN}".strip()
+    if code in REFUSALS:
+        kind, title, sentence = REFUSALS[code]
+        return Outcome(kind, title, said or sentence, code, EXIT_REFUSED)
     reason = said or closed.reason or "The connection to the server ended."
     if not had_session and code not in (P.CloseCode.NORMAL, P.CloseCode.ENDED_BY_HOST):
         return Outcome("stop", "The connection ended", f"{reason} (code {code})", code, EXIT_REFUSED)

@@ -57,6 +57,7 @@ WRAP = 420
 MNEMONICS = {key: letter for key, _, letter in CHOICES}
 ROOT_KEYS = ("<Return>", "<Escape>", "<Alt-c>", "<Alt-t>")
 KEY_READY = "the key field has the keyboard"
+END_READY = "the end is shown; Close has the keyboard"
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class App:
             self.root.bind("<Alt-t>", lambda event: again.invoke())
         for sequence in ("<Return>", "<Escape>"):
             self.root.bind(sequence, lambda event: self.root.destroy())
-        take_focus(close)
+        take_focus(close, END_READY)
 
     # --- what the person does ------------------------------------------------------------
 

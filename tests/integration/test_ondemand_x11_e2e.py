@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from agents.common import protocol as p
-from agents.ondemand.windows import KEY_READY
+from agents.ondemand.windows import END_READY, KEY_READY
 from app.models.ondemand import OnDemandState
 from tests.integration.relay_world import start_relay_server, wait_for
 from tests.integration.test_relay_ondemand import World, refusal
-from tests.relay_harness import ROOT, stop_process
+from tests.relay_harness import ROOT, relay_server_process, stop_process
 from tests.unit.test_ondemand_logo import png
 
 pytest.importorskip("websockets")
@@ -37,11 +37,14 @@ SCREEN = (p.ScreenInfo, p.FrameUpdate, p.Cursor)
 SKIP = (p.Ping, p.Pong, p.Status, p.Cursor, p.ScreenInfo, p.DeviceState, p.Permissions)
 
 
+LIMITS = {"TESSERA_ONDEMAND_KEY_LIMIT_PER_ADDRESS": "10000 per hour",
+          "TESSERA_ONDEMAND_KEY_LIMIT_GLOBAL": "10000 per hour"}
+
+
 @pytest.fixture(scope="module")
 def relay_server(tmp_path_factory):
-    yield from start_relay_server(tmp_path_factory,
-                                  TESSERA_ONDEMAND_KEY_LIMIT_PER_ADDRESS="10000 per hour",
-                                  TESSERA_ONDEMAND_KEY_LIMIT_GLOBAL="10000 per hour")
+    # The checker looks for sessions waiting too long every second (30 s by default).
+    yield from start_relay_server(tmp_path_factory, TESSERA_ONDEMAND_CHECK_EVERY="1", **LIMITS)
 
 
 @pytest.fixture
@@ -184,10 +187,14 @@ def shows(console, colour: bytes, x: int = 640, y: int = 700) -> None:
     wait_for(painted, 30, every=0.05, message="the console to show the screen")
 
 
-def close_the_end(xvfb, agent: OnDemandProcess, keys: str) -> int:
-    """Once the main window says the session ended, close it with ``keys``; the exit status."""
-    wait_for(lambda: "The session has ended:" in agent.output(), 30,
-             message="the program to say that the session ended")
+def close_the_end(xvfb, agent: OnDemandProcess, keys: str, title: str = "The session has ended") -> int:
+    """Once the main window says how it ended (``title`` and its sentence are logged when it
+    does), close it with ``keys``; the exit status."""
+    try:
+        wait_for(lambda: END_READY in agent.output(), 30, message="the program to show the end")
+    except AssertionError as late:
+        raise AssertionError(f"{late}; tessera-ondemand's log:\n{agent.output()}") from None
+    assert f"INFO {title}" in agent.output()
     press(xvfb, window(xvfb, MAIN, agent), keys)
     return agent.exit_code()
 
@@ -297,3 +304,50 @@ def test_declined_then_allowed_with_everything_then_the_disconnect_button(world,
     assert close_the_end(xvfb, agent, "Escape") == 0
     assert "You ended the session" in agent.output()
     assert world.row(session_id) is None
+
+
+def reject_in_the_queue(world, session_id: int) -> None:
+    """The technician's Reject button on My sessions (a form post with the page's CSRF token)."""
+    page = world.http.get(f"{world.server.url}/sessions", timeout=10).text
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    done = world.http.post(f"{world.server.url}/sessions/{session_id}/reject",
+                           data={"csrf_token": token}, timeout=10)
+    assert done.status_code == 200, done.text[:300]
+
+
+def waited_over_an_hour(world, session_id: int) -> None:
+    from datetime import timedelta
+
+    world.backdate(session_id, connected_at=timedelta(minutes=61))
+
+
+@pytest.mark.parametrize("end, title, sentence", [
+    (reject_in_the_queue, "The technician rejected this session", "its key no longer works"),
+    (waited_over_an_hour, "This session has expired", "Nobody started this session within an hour"),
+])
+def test_a_waiting_session_rejected_or_expired_says_so_and_never_reconnects(world, start, xvfb, end,
+                                                                           title, sentence):
+    session_id, key = world.session()
+    agent = start("--key", key)
+    waits(world, session_id, agent)
+    end(world, session_id)
+    assert close_the_end(xvfb, agent, "Return", title=title) == 1
+    assert f"{title}: " in agent.output() and sentence in agent.output()
+    assert agent.output().count("connected to ws://") == 1, "a spent key is never used again"
+    assert world.row(session_id) is None
+
+
+def test_an_outdated_program_is_told_to_download_it_again(tmp_path, xvfb):
+    for tool in ("xdotool",):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (scripts/install-system-deps)")
+    with relay_server_process(tmp_path / "relay", TESSERA_ONDEMAND_MIN_AGENT_VERSION="99.0", **LIMITS) as server:
+        world = World(server)
+        session_id, key = world.session()
+        agent = OnDemandProcess(server.url, xvfb.display, tmp_path, "--key", key)
+        try:
+            assert close_the_end(xvfb, agent, "Return", title="This program is out of date") == 1
+            assert "download it again from the link" in agent.output().lower()
+            assert world.row(session_id).state is OnDemandState.created, "the key is not spent"
+        finally:
+            agent.stop()

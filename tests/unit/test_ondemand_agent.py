@@ -27,17 +27,10 @@ from agents.ondemand.agent import (
     after_connection,
     refused_before_opening,
 )
-from tests.unit.test_agent_connection import SCREENS, Relay, fake_desktop, rgba
+from tests.unit.test_agent_connection import SCREENS, fake_desktop, relay, rgba  # noqa: F401 - relay: fixture
 
 VIEW, INPUT, CLIP = "view_screen", "keyboard_mouse", "clipboard"
 EVERYTHING = P.permission_mask({VIEW, INPUT, CLIP, "file_transfer"})
-
-
-@pytest.fixture
-def relay():
-    server = Relay()
-    yield server
-    server.close()
 
 
 class Run:
