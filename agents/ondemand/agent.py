@@ -311,6 +311,8 @@ class OnDemandAgent:
         try:
             if desktop.clipboard is not None:
                 desktop.clipboard.watch(self._local_clipboard)
+            if self._person_ended or self.stopping:   # closed while the display opened
+                return after_connection(TransportClosed(None), None, True, False)
             try:
                 conn = self.transport.connect(self.config.relay_url, self.config.key)
             except TransportClosed as closed:

@@ -351,7 +351,9 @@ class ConsentWindow:
         top.attributes("-topmost", True)
         frame = tk.Frame(top, padx=20, pady=16)
         frame.pack()
-        label = lambda text, **kw: tk.Label(frame, text=text, justify="left", wraplength=WRAP, **kw)
+        def label(text: str, **kw) -> tk.Label:
+            return tk.Label(frame, text=text, justify="left", wraplength=WRAP, **kw)
+
         label(f"A technician of {app.options.account_name} asks to connect to this computer:").pack(anchor="w")
         label(plain(event.technician) or "(no name given)",
               font=("TkDefaultFont", 12, "bold")).pack(anchor="w", pady=(6, 10))
