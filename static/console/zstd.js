@@ -126,14 +126,14 @@ export class ZstdStream {
     }
     if (body.length > this.inputSize) {
       if (this.input) m.fn.free(this.input);
-      this.input = 0;
+      this.input = 0; this.inputSize = 0;
       this.input = m.malloc(body.length);
       this.inputSize = body.length;
     }
     // One byte more than announced: an update that would fill it decompresses to too much.
     if (rawLen + 1 > this.outputSize) {
       if (this.output) m.fn.free(this.output);
-      this.output = 0;
+      this.output = 0; this.outputSize = 0;
       this.output = m.malloc(rawLen + 1);
       this.outputSize = rawLen + 1;
     }
