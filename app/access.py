@@ -5,12 +5,14 @@ Views call :func:`require` (or use :func:`requires` as a decorator); templates c
 a *User* sees their devices and profile, a *Group manager* also manages users and devices and
 reads roles and logs, an *Account administrator* also manages groups, roles, authentication and
 deployment packages, and the *Account owner* also configures the account.
-A permission in :data:`SWITCHES` also needs a switch on the membership: My sessions (OnDemand)
-is for members with "OnDemand sessions" enabled, whatever their type.
+A permission in :data:`CONDITIONS` also needs something of the membership: My sessions (OnDemand)
+is for members with "OnDemand sessions" enabled and an OnDemand role assignment applying now,
+whatever their type.
 """
 from __future__ import annotations
 
 from functools import wraps
+from typing import Callable
 
 from flask import g
 from flask_login import current_user
@@ -49,11 +51,24 @@ PERMISSIONS: dict[str, UserType] = {
     "account.configure": OWN,
 }
 
-# permission -> (the membership switch it also needs, the sentence when that switch is off).
-# "OnDemand sessions" is such a switch: the account's OnDemand licence counts who has it on.
-SWITCHES: dict[str, tuple[str, str]] = {
-    "sessions.mine": ("ondemand_enabled", "OnDemand sessions are not enabled for your user. An "
-                      "administrator of the account can enable them on your user's page."),
+def _ondemand_refusal(membership: Membership) -> str:
+    """Why this membership may not use My sessions (OnDemand) now: the membership's "OnDemand
+    sessions" switch (the account's OnDemand licence counts who has it on), then an OnDemand
+    role assignment applying now. "" when it may."""
+    if not membership.ondemand_enabled:
+        return ("OnDemand sessions are not enabled for your user. An administrator of the account "
+                "can enable them on your user's page.")
+    from app.models import utcnow
+    from app.ondemand.services import ondemand_refusal
+
+    return ondemand_refusal(membership, utcnow())
+
+
+# permission -> what else it needs of the membership, beyond its type: a function giving the
+# sentence that says why not ("" when it may). The sidebar hides what it refuses, the view
+# answers 403 with the sentence.
+CONDITIONS: dict[str, Callable[[Membership], str]] = {
+    "sessions.mine": _ondemand_refusal,
 }
 
 
@@ -75,20 +90,21 @@ def can(permission: str, membership: Membership | None = None) -> bool:
         membership = current_membership()
     if membership is None or not membership.enabled:
         return False
-    switch = SWITCHES.get(permission)
-    if switch is not None and not getattr(membership, switch[0]):
+    if membership.type.rank < PERMISSIONS[permission].rank:
         return False
-    return membership.type.rank >= PERMISSIONS[permission].rank
+    condition = CONDITIONS.get(permission)
+    return condition is None or not condition(membership)
 
 
 def require(permission: str) -> None:
-    if not can(permission):
-        membership = current_membership()
-        switch = SWITCHES.get(permission)
-        if (switch is not None and membership is not None and membership.enabled
-                and membership.type.rank >= PERMISSIONS[permission].rank):
-            raise Forbidden(switch[1])
-        raise Forbidden("You do not have permission to do that.")
+    if can(permission):
+        return
+    membership = current_membership() if current_user.is_authenticated else None
+    condition = CONDITIONS.get(permission)
+    if (condition is not None and membership is not None and membership.enabled
+            and membership.type.rank >= PERMISSIONS[permission].rank):
+        raise Forbidden(condition(membership) or "You do not have permission to do that.")
+    raise Forbidden("You do not have permission to do that.")
 
 
 def requires(permission: str):

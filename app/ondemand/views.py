@@ -1,8 +1,8 @@
 """OnDemand pages (spec D1, D3): the technician's My sessions and the public pages of a session.
 
-``sessions`` blueprint, for a signed-in member with "OnDemand sessions" enabled
-(``sessions.mine``, app/access.py) and an OnDemand role assignment applying now (otherwise a
-403 page saying which is missing, ``services.ondemand_refusal``):
+``sessions`` blueprint, for a signed-in member with "OnDemand sessions" enabled and an
+OnDemand role assignment applying now (``sessions.mine``: app/access.py checks both, and
+answers a 403 page saying which is missing, ``services.ondemand_refusal``):
 
 * ``GET /sessions`` — "Create session", the new key and its link (Copy link, Send link by
   email), and the queue: waiting and running sessions and keys not used yet.
@@ -42,7 +42,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.access import requires
 from app.common.templating import is_htmx, render
-from app.errors import Conflict, Forbidden, ValidationError
+from app.errors import Conflict, ValidationError
 from app.extensions import db
 from app.models import Account, Membership, utcnow
 from app.models.ondemand import KEY_LIFETIME, OnDemandSession, OnDemandState
@@ -69,15 +69,6 @@ def _absolute(endpoint: str, **values) -> str:
     any path prefix included), as the agent and the emails need it."""
     path = url_for(endpoint, **values)
     return _portal_url() + path[len(request.script_root):]
-
-
-def _technician() -> Membership:
-    """The signed-in member, when OnDemand sessions are theirs to use now; else 403 saying why."""
-    membership = g.membership
-    refusal = services.ondemand_refusal(membership, utcnow())
-    if refusal:
-        raise Forbidden(refusal)
-    return membership
 
 
 def _relay(function: str, *args) -> None:
@@ -168,7 +159,7 @@ def _selected(membership: Membership, session_id: int | None) -> OnDemandSession
 @bp.get("")
 @requires("sessions.mine")
 def mine():
-    membership = _technician()
+    membership = g.membership
     _expire()
     return _page(membership, _selected(membership, request.args.get("session", type=int)))
 
@@ -176,7 +167,7 @@ def mine():
 @bp.post("")
 @requires("sessions.mine")
 def create():
-    membership = _technician()
+    membership = g.membership
     if not ConfirmForm().validate_on_submit():
         raise ValidationError("The form expired; reload the page and try again.")
     row = services.create_session(membership)
@@ -188,7 +179,7 @@ def create():
 @requires("sessions.mine")
 def queue():
     """The queue table alone, for HTMX's polling; a plain request goes to the page."""
-    membership = _technician()
+    membership = g.membership
     if not is_htmx():
         return redirect(url_for("sessions.mine"), 303)
     _expire()
@@ -198,7 +189,7 @@ def queue():
 @bp.post("/<int:session_id>/email")
 @requires("sessions.mine")
 def email(session_id: int):
-    membership = _technician()
+    membership = g.membership
     row = services.get_own(membership, session_id)  # another technician's session: 404
     form = EmailLinkForm()
     status = 422
@@ -223,7 +214,7 @@ def email(session_id: int):
 @requires("sessions.mine")
 def reject(session_id: int):
     """Void the key and drop the session; the relay disconnects its agent (close 4014)."""
-    membership = _technician()
+    membership = g.membership
     if not ConfirmForm().validate_on_submit():
         raise ValidationError("The form expired; reload the page and try again.")
     services.reject(membership, session_id)  # another technician's session: 404

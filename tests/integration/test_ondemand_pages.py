@@ -78,7 +78,7 @@ def _text(response) -> str:
 
 # --- who may use My sessions -------------------------------------------------------------------
 
-def test_my_sessions_needs_ondemand_enabled_then_an_ondemand_role_assignment(client, factory):
+def test_my_sessions_and_its_menu_item_need_ondemand_enabled_and_an_ondemand_role_assignment(client, factory):
     account = factory.account()
     user = factory.user(account, "administrator")
     sign_in(client, user.username)
@@ -93,13 +93,14 @@ def test_my_sessions_needs_ondemand_enabled_then_an_ondemand_role_assignment(cli
     assert page.status_code == 403
     assert "No OnDemand role assignment applies to you now." in _text(page)
     assert client.post("/sessions", data={"csrf_token": _token(client, "/my-devices")}).status_code == 403
-    assert 'href="/sessions"' in _text(client.get("/my-devices"))  # the item shows once enabled
+    assert 'href="/sessions"' not in _text(client.get("/my-devices"))  # a page that would say 403
 
     enable_ondemand(user, account.id)
     page = client.get("/sessions")
     assert page.status_code == 200
     assert "Create session" in _text(page)
     assert re.search(r'<a href="/sessions" class="active" aria-current="page"', _text(page))
+    assert 'href="/sessions"' in _text(client.get("/my-devices"))  # in the sidebar everywhere
 
 
 def test_a_user_without_the_switch_does_not_see_my_sessions_in_the_menu(client, factory):

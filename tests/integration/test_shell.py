@@ -44,7 +44,11 @@ def test_every_sidebar_link_opens_for_whoever_sees_it(client, login_as, user_typ
 
 
 def test_sidebar_lists_only_pages_that_exist(app, client, login_as):
-    login_as("owner")
+    from tests.integration.ondemand_world import enable_ondemand
+
+    owner = login_as("owner")
+    # My sessions also needs OnDemand enabled and an OnDemand role assignment (app/access.py).
+    enable_ondemand(owner, owner.primary_account_id)
     labels = sidebar_labels(client.get("/dashboard").get_data(as_text=True))
     from app.dashboard.nav import SIDEBAR
 
