@@ -59,12 +59,13 @@ class OnDemandProcess:
     """``tessera-ondemand`` (the console script, else ``python -m agents.ondemand``) on
     ``display`` with ``args``, its output in a file."""
 
-    def __init__(self, server_url: str, display: str, tmp: Path, *args: str):
+    def __init__(self, server_url: str | None, display: str, tmp: Path, *args: str):
         script = Path(sys.executable).parent / "tessera-ondemand"
         command = [str(script)] if script.exists() else [sys.executable, "-m", "agents.ondemand"]
         self.log_path = tmp / f"ondemand-{len(list(tmp.glob('ondemand-*.log')))}.log"
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command + ["--server", server_url, "--display", display, *args],
+        server = ["--server", server_url] if server_url else []   # None: the link gives it
+        self.process = subprocess.Popen(command + [*server, "--display", display, *args],
                                         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log,
                                         stderr=subprocess.STDOUT, env={**os.environ, "DISPLAY": display})
 
@@ -86,8 +87,8 @@ class OnDemandProcess:
 def start(world, xvfb, tmp_path):
     started = []
 
-    def start(*args: str) -> OnDemandProcess:
-        agent = OnDemandProcess(world.server.url, xvfb.display, tmp_path, *args)
+    def start(*args: str, server: bool = True) -> OnDemandProcess:
+        agent = OnDemandProcess(world.server.url if server else None, xvfb.display, tmp_path, *args)
         started.append(agent)
         return agent
 
@@ -321,14 +322,22 @@ def waited_over_an_hour(world, session_id: int) -> None:
     world.backdate(session_id, connected_at=timedelta(minutes=61))
 
 
-@pytest.mark.parametrize("end, title, sentence", [
-    (reject_in_the_queue, "The technician rejected this session", "its key no longer works"),
-    (waited_over_an_hour, "This session has expired", "Nobody started this session within an hour"),
+def link(server_url: str, key: str) -> str:
+    """The link page's "Open it" address, as a browser hands it to the registered handler."""
+    from urllib.parse import quote
+
+    return f"tessera-ondemand://connect?server={quote(server_url, safe='')}&key={key}"
+
+
+@pytest.mark.parametrize("end, title, sentence, by_link", [
+    (reject_in_the_queue, "The technician rejected this session", "its key no longer works", False),
+    (waited_over_an_hour, "This session has expired", "Nobody started this session within an hour", True),
 ])
 def test_a_waiting_session_rejected_or_expired_says_so_and_never_reconnects(world, start, xvfb, end,
-                                                                           title, sentence):
+                                                                           title, sentence, by_link):
     session_id, key = world.session()
-    agent = start("--key", key)
+    # Started by the launcher (--server, --key) or by the tessera-ondemand:// link alone.
+    agent = start(link(world.server.url, key), server=False) if by_link else start("--key", key)
     waits(world, session_id, agent)
     end(world, session_id)
     assert close_the_end(xvfb, agent, "Return", title=title) == 1
