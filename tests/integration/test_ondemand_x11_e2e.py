@@ -215,10 +215,13 @@ def test_typed_key_view_only_input_refused_then_ctrl_shift_x_ends_it_at_once(wor
     agent = start("--account-name", "Acme Support")
     type_key(xvfb, agent, grouped(key))
     waits(world, session_id, agent)
+    if shutil.which("xclip"):
+        copy(xvfb, "a password copied while waiting")
 
     console = ask(world, session_id)
     consent, before = until_consent(xvfb, console, agent)
-    assert not [m for m in before if isinstance(m, SCREEN)], "nothing of the screen before consent"
+    assert not [m for m in before if isinstance(m, SCREEN + (p.Clipboard,))], \
+        "nothing of the screen or the clipboard before consent"
     press(xvfb, consent, "alt+v")
     press(xvfb, consent, "alt+a")
     state = allowed_state(console)
@@ -253,6 +256,18 @@ def test_a_wrong_key_is_explained_and_another_one_typed(world, start, xvfb):
     waits(world, session_id, agent)
     assert world.details("ondemand.key_tried", session_id), "the good key was tried once typed"
     assert agent.process.poll() is None
+
+
+def paste(xvfb) -> str:
+    done = subprocess.run(["xclip", "-selection", "clipboard", "-out"], env=xvfb.env,
+                          capture_output=True, timeout=10)
+    return done.stdout.decode("utf-8", "replace")
+
+
+def copy(xvfb, text: str) -> None:
+    """Put ``text`` on the clipboard as another program would (xclip keeps serving it)."""
+    subprocess.run(["xclip", "-selection", "clipboard", "-in"], input=text.encode(), env=xvfb.env,
+                   timeout=10, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def set_square_logo(world, data: bytes) -> str:
@@ -299,6 +314,15 @@ def test_declined_then_allowed_with_everything_then_the_disconnect_button(world,
     assert state.state is p.ConfirmOutcome.ALLOWED
     assert all(label in state.text for label in ("View screen", "Keyboard and mouse", "Clipboard"))
     shows(console, b"\x1f\x5a\x7b\xff")
+
+    # Clipboard (D4), both ways, with xclip as the person's other programs.
+    if shutil.which("xclip"):
+        console.send(p.Clipboard("from the technician ✓"))
+        wait_for(lambda: paste(xvfb) == "from the technician ✓", 20,
+                 message="the technician's text on the computer's clipboard")
+        copy(xvfb, "copied at the computer ✓")
+        got = console.expect(p.Clipboard, timeout=20, skip=SKIP + (p.FrameUpdate, p.ConfirmState))
+        assert got.text == "copied at the computer ✓"
 
     click_disconnect(xvfb, window(xvfb, BANNER, agent))
     assert console.close_code == p.CloseCode.ENDED_BY_HOST
