@@ -71,6 +71,10 @@ class Config:
         self.ONDEMAND_KEY_LIMIT_GLOBAL = env("TESSERA_ONDEMAND_KEY_LIMIT_GLOBAL", "600 per hour")
         # The oldest tessera-ondemand the relay accepts; older ones are told to download again.
         self.ONDEMAND_MIN_AGENT_VERSION = env("TESSERA_ONDEMAND_MIN_AGENT_VERSION", "0.1.0")
+        # Seconds the OnDemand consent window waits for the person at the computer, and how
+        # often the relay drops sessions waiting over an hour and keys unused for 24 hours.
+        self.ONDEMAND_CONSENT_TIMEOUT = int(env("TESSERA_ONDEMAND_CONSENT_TIMEOUT", "120"))
+        self.ONDEMAND_CHECK_EVERY = float(env("TESSERA_ONDEMAND_CHECK_EVERY", "30"))
         # Agent enrolment (POST /api/v1/agent/enroll): attempts per client address.
         self.AGENT_ENROLL_LIMIT = env("TESSERA_AGENT_ENROLL_LIMIT", "30 per minute")
         # The Linux installer installs the agent wheel this Portal builds and serves

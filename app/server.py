@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gevent
 from gevent.pywsgi import WSGIServer
-from geventwebsocket.handler import WebSocketHandler
 
 HOUSEKEEPING_EVERY = 24 * 3600
 
@@ -26,10 +25,11 @@ def housekeeping(app) -> None:
 
 def serve(app, host: str, port: int) -> None:
     from app.relay.hub import get_hub
+    from app.relay.upgrade import RelayHandler
 
     gevent.spawn(housekeeping, app)
     get_hub(app)  # the relay: presence left by a previous run is cleared, the checker starts
-    server = WSGIServer((host, port), app, handler_class=WebSocketHandler)
+    server = WSGIServer((host, port), app, handler_class=RelayHandler)
     print(f"Tessera is listening on http://{host}:{port}/", flush=True)
     try:
         server.serve_forever()

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record
@@ -262,3 +262,146 @@ def send_link(membership: Membership, session_id: int, address: str, link: str, 
            account_id=row.account_id, commit=False)
     db.session.commit()
     return row
+
+
+# --------------------------------------------------------------------------- the relay
+# What the person at the computer is asked to allow, each separately (CONSENT_REQUEST).
+CONSENT_PERMISSIONS = ("view_screen", "keyboard_mouse", "clipboard")
+
+
+@dataclass(frozen=True)
+class TechnicianAccess:
+    """What :func:`technician_access` found: the session, the technician's membership, and what
+    their OnDemand roles let them ask for now (among :data:`CONSENT_PERMISSIONS`)."""
+
+    session: OnDemandSession
+    membership: Membership
+    asks: frozenset[str]
+
+
+def technician_access(user_id: int, session_id: int, at: datetime | None = None) -> TechnicianAccess:
+    """The one rule for who may open an OnDemand session's console, shared by the console page
+    (``app.console.views``) and the relay's viewer websocket (``app.relay.ondemand``, on
+    connecting and about every second): the session's own technician (anybody else gets
+    NotFound: another technician's session does not exist for them), with OnDemand enabled and
+    an OnDemand role applying now that allows something the console uses (else Forbidden saying
+    why). Leaves the transaction open (callers end it)."""
+    from app.assignments.permissions import ondemand_permissions
+
+    at = at or utcnow()
+    row = db.session.get(OnDemandSession, session_id)
+    membership = row and db.session.scalar(select(Membership).where(
+        Membership.user_id == user_id, Membership.account_id == row.account_id))
+    if row is None or membership is None or row.user_id != user_id:
+        raise NotFound("There is no such OnDemand session (it may have ended).")
+    permissions = ondemand_permissions(membership, at)
+    if not permissions.granted:
+        raise Forbidden(permissions.refusal or "No OnDemand role assignment applies to you now.")
+    asks = frozenset(permissions.granted) & frozenset(CONSENT_PERMISSIONS)
+    if not asks:
+        raise Forbidden("Your OnDemand roles allow nothing the console can use (View screen, "
+                        "Keyboard and mouse or Clipboard).")
+    return TechnicianAccess(row, membership, asks)
+
+
+def claim(session_id: int, visitor: Visitor, node: str, now: datetime | None = None) -> OnDemandSession:
+    """An agent that presented this session's key said HELLO: spend the key (created → waiting)
+    unless another connection did since the key was checked — one atomic update, so two agents
+    racing with one key cannot both have it — then :func:`connected`. :class:`KeyRefused` when
+    the key can no longer be used."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(OnDemandSession)
+        .where(OnDemandSession.id == session_id, OnDemandSession.state == OnDemandState.created,
+               OnDemandSession.expires_at > now)
+        .values(state=OnDemandState.waiting, connected_at=now))
+    if result.rowcount != 1:
+        db.session.rollback()
+        usable(db.session.get(OnDemandSession, session_id), now)  # raises the refusal that fits
+        raise KeyRefused("This session key was already used: ask the technician for a new one.")
+    row = db.session.get(OnDemandSession, session_id)
+    connected(row, visitor, node, now)
+    return row
+
+
+def consent_answered(session_id: int, asked, allowed, technician: str, how: str) -> None:
+    """Audit what the person at the computer answered the technician (``ondemand.consent``)."""
+    row = db.session.get(OnDemandSession, session_id)
+    if row is None:
+        db.session.rollback()
+        return
+    record("ondemand.consent", row.grouped_key,
+           {"session": row.id, "technician": technician, "asked": sorted(asked),
+            "allowed": sorted(allowed), "answer": how},
+           account_id=row.account_id, commit=False)
+    db.session.commit()
+
+
+def started(session_id: int, granted, technician_id: int, now: datetime | None = None) -> bool:
+    """The person at the computer allowed ``granted``: the session runs (waiting → active,
+    ``started_at``, ``granted``), audited ``ondemand.started``. False when it no longer waits
+    (rejected, expired or ended meanwhile)."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(OnDemandSession)
+        .where(OnDemandSession.id == session_id, OnDemandSession.state == OnDemandState.waiting)
+        .values(state=OnDemandState.active, started_at=now, granted=sorted(granted)))
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    row = db.session.get(OnDemandSession, session_id)
+    record("ondemand.started", row.grouped_key,
+           {"session": row.id, "hostname": row.hostname, "granted": sorted(granted)},
+           account_id=row.account_id, actor=db.session.get(User, technician_id), commit=False)
+    db.session.commit()
+    return True
+
+
+def stopped_viewing(session_id: int) -> None:
+    """The technician's console closed while the visitor's agent stays connected: the session
+    waits in the queue again (the next Start asks the person at the computer again)."""
+    db.session.execute(
+        update(OnDemandSession)
+        .where(OnDemandSession.id == session_id, OnDemandSession.state == OnDemandState.active)
+        .values(state=OnDemandState.waiting, granted=[]))
+    db.session.commit()
+
+
+def finish(session_id: int, how: str, used, now: datetime | None = None) -> bool:
+    """The agent's connection ended: delete the session and audit ``ondemand.ended`` with how,
+    how long it ran and the permissions the technician used. False when it was gone already
+    (rejected or expired: those were audited when they were deleted)."""
+    now = now or utcnow()
+    row = db.session.get(OnDemandSession, session_id)
+    if row is None:
+        db.session.rollback()
+        return False
+    ran = round((now - row.started_at).total_seconds()) if row.started_at is not None else 0
+    end(row, "ended", how, {"duration_seconds": ran, "used": sorted(used)})
+    db.session.commit()
+    return True
+
+
+def clear_node(node: str) -> list[int]:
+    """Sessions a relay node held when it stopped (a crash, a restart): their agents are gone,
+    so they end (audited ``ondemand.ended``). Called once when the relay starts, before any
+    agent connects. The ids."""
+    rows = db.session.scalars(select(OnDemandSession).where(
+        OnDemandSession.relay_node == node[:100], OnDemandSession.state != OnDemandState.created)).all()
+    ids = [row.id for row in rows]
+    for row in rows:
+        end(row, "ended", "The relay restarted: the visitor's connection was lost.")
+    db.session.commit()
+    return ids
+
+
+def existing(session_ids) -> set[int]:
+    """Which of these sessions still exist (the relay's checker: one rejected or expired
+    through another relay node is gone)."""
+    ids = list(session_ids)
+    if not ids:
+        return set()
+    try:
+        return set(db.session.scalars(select(OnDemandSession.id).where(OnDemandSession.id.in_(ids))))
+    finally:
+        db.session.rollback()

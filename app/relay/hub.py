@@ -12,7 +12,11 @@ Everything here runs in the connections' greenlets and never blocks: messages fo
 that peer's bounded queue and its writer greenlet sends them. The one database user is the
 checker greenlet (:meth:`Hub.check_loop`): about once a second it re-evaluates every viewer's
 effective permissions and writes batched presence; every few seconds it checks that connected
-devices are still allowed to be. No SQL runs per message.
+devices are still allowed to be; every half minute it drops OnDemand sessions that waited too
+long (``app.relay.ondemand.check``). No SQL runs per message.
+
+OnDemand sessions (``app.relay.ondemand``) have links of their own, kept in ``Hub.ondemand`` by
+session id, never in ``Hub.links``.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from app.relay.framebuffer import Framebuffer
 if TYPE_CHECKING:
     from app.relay.agent import AgentConn
     from app.relay.confirm import HostQuestion
+    from app.relay.ondemand import OnDemandLink
     from app.relay.viewer import ViewerConn
 
 PERMISSION_EVERY = 1.0
@@ -190,6 +195,10 @@ class Hub:
         self.ping_every = float(app.config.get("RELAY_PING_EVERY", p.PING_EVERY))
         self.idle_timeout = float(app.config.get("RELAY_IDLE_TIMEOUT", p.IDLE_TIMEOUT))
         self.links: dict[int, DeviceLink] = {}
+        # OnDemand sessions by session id (app.relay.ondemand): apart from the devices, so that
+        # device N and OnDemand session N never share a link.
+        self.ondemand: dict[int, OnDemandLink] = {}
+        self.ondemand_check_every = float(app.config.get("ONDEMAND_CHECK_EVERY", 30))
         self.pending_status: dict[int, str] = {}
         self._viewer_ids = itertools.count(1)
         self._checker: gevent.Greenlet | None = None
@@ -201,6 +210,9 @@ class Hub:
 
         with self.app.app_context():
             forget_node(self.node)
+            from app.relay.ondemand import forget_node as forget_ondemand
+
+            forget_ondemand(self.node)
         self._checker = gevent.spawn(self.check_loop)
 
     def next_viewer_id(self) -> int:
@@ -218,7 +230,7 @@ class Hub:
 
     # ------------------------------------------------------------------ the checker
     def check_loop(self) -> None:
-        last_devices = last_presence = last_status = time.monotonic()
+        last_devices = last_presence = last_status = last_ondemand = time.monotonic()
         while True:
             gevent.sleep(PERMISSION_EVERY / 2)
             now = time.monotonic()
@@ -234,11 +246,16 @@ class Hub:
                     if now - last_presence >= PRESENCE_EVERY:
                         last_presence = now
                         self.touch_presence()
+                    if now - last_ondemand >= self.ondemand_check_every:
+                        last_ondemand = now
+                        from app.relay.ondemand import check
+
+                        check(self)
             except Exception:  # keep checking: a database hiccup must not end enforcement
                 self.app.logger.exception("relay checker round failed")
 
     def check_viewers(self) -> None:
-        for link in list(self.links.values()):
+        for link in [*self.links.values(), *self.ondemand.values()]:
             for viewer in list(link.viewers.values()):
                 if viewer.permissions_age() >= PERMISSION_EVERY * 0.9 and not viewer.terminating:
                     refusal = viewer.refresh_permissions()

@@ -15,10 +15,15 @@ export const ENDINGS = Object.freeze({
   4005: { text: "The relay did not understand a message from this page (unknown type).", reconnect: true },
   4006: { text: "A message was malformed, so the connection was closed.", reconnect: true },
   4007: { text: "A message came at the wrong moment, so the connection was closed.", reconnect: true },
+  4008: { text: "This OnDemand session is already open in another console.", reconnect: false },
   4009: { text: "You may not view this device (no Remote session and View screen permission now).", reconnect: false },
   4010: { text: "Your permission to view this device was withdrawn.", reconnect: true },
   4011: { text: "The connection was idle for too long.", reconnect: true },
   4012: { text: "Access to this device was not confirmed.", reconnect: true },
+  4013: { text: "The person at the computer ended the session.", reconnect: false },
+  4014: { text: "The session was rejected: its key no longer works.", reconnect: false },
+  4015: { text: "The session expired: it waited more than an hour, or its key was not used within 24 hours.", reconnect: false },
+  4016: { text: "The visitor's computer disconnected: the session is over.", reconnect: false },
 });
 
 /** {text, reconnect, signIn} for a close code (and the relay's own sentence, when it sent one). */

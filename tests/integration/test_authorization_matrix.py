@@ -201,6 +201,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("ondemand.download_linux", "GET"): PUBLIC,
     ("relay.agent", "GET"): WEBSOCKET,
     ("relay.view", "GET"): WEBSOCKET,
+    ("relay.ondemand_agent", "GET"): WEBSOCKET,
+    ("relay.ondemand_view", "GET"): WEBSOCKET,
+    # The console of an OnDemand session: its own technician (OnDemand enabled, an OnDemand
+    # role), once the visitor connected (tests/integration/test_relay_ondemand.py).
+    ("console.ondemand_page", "GET"): USER,
 }
 
 
@@ -341,6 +346,17 @@ def _ondemand_session_id(world: "World", account: Account) -> int:
     return new_session(actor, account.id).id
 
 
+def _waiting_ondemand_session_id(world: "World", account: Account) -> int:
+    """Like :func:`_ondemand_session_id`, with the visitor's agent connected (its console opens
+    only then)."""
+    from app.models.ondemand import OnDemandSession
+    from tests.integration.ondemand_world import make_waiting
+
+    session_id = _ondemand_session_id(world, account)
+    make_waiting(world.db.session.get(OnDemandSession, session_id))
+    return session_id
+
+
 # URL argument name -> a function giving the id of such an object in ``account``.
 ID_MAKERS: dict[str, Callable[["World", Account], int]] = {
     "package_id": _package_id,
@@ -361,6 +377,7 @@ ID_MAKERS_BY_ENDPOINT: dict[tuple[str, str], Callable[["World", Account], int]] 
     ("users.resend_invite", "user_id"): _invited_user_id,
     ("groups.add_devices", "group_id"): _device_group_id,
     ("console.page", "device_id"): _viewable_device_id,
+    ("console.ondemand_page", "session_id"): _waiting_ondemand_session_id,
 }
 
 # Text URL arguments: (endpoint, argument) or just the argument name -> a value to use.
@@ -400,6 +417,7 @@ def _ondemand_technician(world: "World", account: Account, actor) -> None:
 # (my sessions: the membership's OnDemand switch and an OnDemand role assignment).
 ACTOR_SETUP: dict[str, Callable[["World", Account, object], None]] = {
     "sessions.": _ondemand_technician,
+    "console.ondemand_page": _ondemand_technician,
 }
 
 FOREIGN_REFUSALS: dict[tuple[str, str], Callable] = {
