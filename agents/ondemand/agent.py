@@ -215,6 +215,7 @@ class OnDemandConnection(Connection):
 
     def _session(self, message: P.Session) -> None:
         if message.event is P.SessionEvent.LEFT or message.viewers == 0:
+            self.agent.consent_withdrawn(message.technician)  # left before an answer
             was = self.in_session
             self.in_session, self.active, self.granted = False, frozenset(), frozenset()
             self._stop_watching()
@@ -388,6 +389,17 @@ class OnDemandAgent:
         if not mask:
             self.notify(Waiting(self.hotkey_held, "You declined the session."))
         return True
+
+    def consent_withdrawn(self, technician: str) -> None:
+        """The technician left (``SESSION`` left) while the consent window was open: close it
+        unanswered and wait again; a late click on it is then ignored (:meth:`answer`)."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        log.info("the technician %s left before the consent was answered", technician)
+        self.notify(ConsentSettled(pending[0], 0))
+        self.notify(Waiting(self.hotkey_held, f"{technician} left before you answered."))
 
     def disconnect(self) -> None:
         """End everything now (Disconnect, Ctrl+Shift+X, the window closed): close 4013."""

@@ -489,6 +489,11 @@ def _consent_then_begin(app, viewer: OnDemandViewer) -> None:
     finally:
         if link.question is question:
             link.question = None
+            if question.answer is None and link.agent is question.agent and link.agent is not None:
+                # The technician left (or was refused) before an answer: the agent closes its
+                # consent window (docs/protocol.md, OnDemand sessions).
+                link.agent.post(p.Session(p.SessionEvent.LEFT, viewer.id, 0, 0,
+                                          p.clip_str8(technician)).encode())
     if viewer.gone.is_set() or viewer.terminating or link.agent is not question.agent:
         return  # the technician left, or the agent went (its ending closes the console)
     allowed = p.permission_keys(question.answer or 0) & viewer.asks

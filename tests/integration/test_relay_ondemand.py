@@ -374,6 +374,16 @@ def test_closing_the_console_lets_the_session_wait_for_the_next_start(world):
     agent.expect(p.ConsentRequest)
 
 
+def test_a_technician_leaving_before_the_answer_withdraws_the_question(world):
+    session_id, agent, console, _ = waiting_console(world)
+    console.close()
+    left = agent.expect(p.Session)  # the agent closes its consent window
+    assert (left.event, left.viewers) == (p.SessionEvent.LEFT, 0)
+    agent.send(p.Consent(p.permission_mask({"view_screen"})))  # a late click: ignored
+    agent.sync()
+    assert world.row(session_id).state.value == "waiting"
+
+
 def test_a_technician_losing_ondemand_is_closed_with_4010(world):
     _, _, console = started(world)
     world.enable(world.tech.user_id, on=False)

@@ -173,6 +173,20 @@ def test_no_answer_in_time_declines_and_the_session_waits_again(relay):
     run.result()
 
 
+def test_a_technician_leaving_before_the_answer_closes_the_question_unanswered(relay):
+    run = Run(relay)
+    link = waiting(relay, run)
+    link.send(P.ConsentRequest(EVERYTHING, 60, "tech"))
+    asked = run.event(ConsentAsked)
+    link.send(P.Session(P.SessionEvent.LEFT, 1, 0, 0, "tech"))
+    assert run.event(ConsentSettled) == ConsentSettled(asked.seq, 0)   # the window closes
+    assert run.event(Waiting).note == "tech left before you answered."
+    assert not run.agent.answer(asked.seq, [VIEW]), "a late click sends nothing"
+    assert not [m for m in sync(link, 7) if isinstance(m, P.Consent)]
+    run.agent.disconnect()
+    run.result()
+
+
 def test_a_technician_leaving_stops_the_screen_and_a_new_start_asks_again(relay):
     run = Run(relay)
     link = waiting(relay, run)
