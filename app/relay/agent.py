@@ -115,7 +115,7 @@ def serve_agent(app, ws, token: str | None) -> None:
     link.attach_agent(conn, hello)
     conn.writer = gevent.spawn(conn.write_loop)
     try:
-        _read_loop(conn, link)
+        read_loop(conn, link)
     except p.ProtocolError as err:
         refuse(channel, err.close_code, err.message)
     except Closed:
@@ -131,8 +131,26 @@ def serve_agent(app, ws, token: str | None) -> None:
             services.agent_offline(grant.device_id)
 
 
-def _read_loop(conn: AgentConn, link) -> None:
+def _may_send(kind: p.MsgType) -> None:
+    """A Host agent may send what docs/protocol.md lists from agents, HELLO only first."""
+    if kind not in p.FROM_AGENT or kind is p.MsgType.HELLO:
+        raise p.ProtocolError(p.CloseCode.UNEXPECTED, f"an agent may not send {kind.name} now")
+
+
+def _host_message(conn: AgentConn, link, msg, data) -> None:
+    """What only a Host agent sends (an OnDemand agent has its own, ``app.relay.ondemand``)."""
+    if isinstance(msg, p.PowerResult):
+        link.to_viewers(data)
+    elif isinstance(msg, p.ConfirmAnswer):
+        link.confirm_answer(conn, msg)
+
+
+def read_loop(conn: AgentConn, link, check=_may_send, other=_host_message, who: str = "") -> None:
+    """An agent's messages until its connection ends: ``check(kind)`` raises for a message it
+    may not send now; frames, screens, cursor, status, clipboard, pings and errors go to
+    ``link``, anything else to ``other(conn, link, msg, data)``."""
     channel, idle = conn.channel, conn.hub.idle_timeout
+    who = who or f"agent of device {conn.grant.device_id}"
     while True:
         try:
             with gevent.Timeout(idle, _Idle):
@@ -140,9 +158,7 @@ def _read_loop(conn: AgentConn, link) -> None:
         except _Idle:
             refuse(channel, p.CloseCode.IDLE, f"Nothing received for {idle:g} seconds.")
             return
-        kind = p.message_type(data)
-        if kind not in p.FROM_AGENT or kind is p.MsgType.HELLO:
-            raise p.ProtocolError(p.CloseCode.UNEXPECTED, f"an agent may not send {kind.name} now")
+        check(p.message_type(data))
         msg = p.decode(data, conn.decompressor)
         if isinstance(msg, p.FrameUpdate):
             link.frame_update(msg)
@@ -154,13 +170,10 @@ def _read_loop(conn: AgentConn, link) -> None:
         elif isinstance(msg, p.Status):
             link.set_status(msg)
         elif isinstance(msg, p.Clipboard):
-            link.to_viewers(data, needs="clipboard")
-        elif isinstance(msg, p.PowerResult):
-            link.to_viewers(data)
-        elif isinstance(msg, p.ConfirmAnswer):
-            link.confirm_answer(conn, msg)
+            link.to_viewers(data, needs="clipboard")  # an OnDemand link holds no viewer before consent
         elif isinstance(msg, p.Ping):
             conn.post(p.Pong(msg.nonce).encode())
         elif isinstance(msg, p.Error):
-            log.info("relay: agent of device %s reports error %s: %s", conn.grant.device_id,
-                     msg.code, msg.message)
+            log.info("relay: %s reports error %s: %s", who, msg.code, msg.message)
+        else:
+            other(conn, link, msg, data)

@@ -50,7 +50,7 @@ from app.models import utcnow
 from app.models.ondemand import OnDemandState
 from app.ondemand import services as ondemand
 from app.relay import services
-from app.relay.agent import HELLO_TIMEOUT, AgentConn, refuse
+from app.relay.agent import HELLO_TIMEOUT, AgentConn, read_loop, refuse
 from app.relay.hub import PERMISSION_EVERY, DeviceLink, get_hub
 from app.relay.viewer import WAITER_STOP, ViewerConn
 from app.relay.viewer import _read_loop as viewer_read_loop
@@ -270,39 +270,18 @@ def _hello(app, channel: Channel) -> p.Hello | None:
 
 
 def _agent_read_loop(conn: AgentConn, link: OnDemandLink) -> None:
-    channel, idle = conn.channel, conn.hub.idle_timeout
-    while True:
-        try:
-            with gevent.Timeout(idle, _Idle):
-                data = channel.recv()
-        except _Idle:
-            refuse(channel, p.CloseCode.IDLE, f"Nothing received for {idle:g} seconds.")
-            return
-        kind = p.message_type(data)
+    def check(kind: p.MsgType) -> None:
         if kind not in AGENT_MAY:
             raise p.ProtocolError(p.CloseCode.UNEXPECTED, f"an OnDemand agent may not send {kind.name} now")
         if kind in SCREEN_MESSAGES and not link.shows_screen:
             raise p.ProtocolError(p.CloseCode.UNEXPECTED,
                                   f"{kind.name} before the person at the computer allowed View screen")
-        msg = p.decode(data, conn.decompressor)
-        if isinstance(msg, p.FrameUpdate):
-            link.frame_update(msg)
-            conn.post(p.Ack(msg.seq).encode())
-        elif isinstance(msg, p.ScreenInfo):
-            link.set_screens(msg)
-        elif isinstance(msg, p.Cursor):
-            link.set_cursor(msg)
-        elif isinstance(msg, p.Status):
-            link.set_status(msg)
-        elif isinstance(msg, p.Clipboard):
-            link.to_viewers(data, needs="clipboard")  # nobody holds it before consent
-        elif isinstance(msg, p.Consent):
+
+    def consent(conn: AgentConn, link: OnDemandLink, msg, data) -> None:
+        if isinstance(msg, p.Consent):
             link.consent(conn, msg)
-        elif isinstance(msg, p.Ping):
-            conn.post(p.Pong(msg.nonce).encode())
-        elif isinstance(msg, p.Error):
-            log.info("relay: OnDemand agent of session %s reports error %s: %s", link.session_id,
-                     msg.code, msg.message)
+
+    read_loop(conn, link, check, consent, who=f"OnDemand agent of session {link.session_id}")
 
 
 def _ended(session_id: int, close_code: int | None, link: OnDemandLink) -> None:
