@@ -48,15 +48,23 @@ while a viewer watches and x11vnc only polls for a client, so neither competes w
 for the CPU while it is measured.
 
 ``decode``: the console's own ``static/console/worker.js`` (started from a page of the live
-server, as the console starts it) decodes a 1920x1080 key frame of the real desktop capture
-(``bench/assets``, ``tiles.load_desktop_capture()``, frame 0) encoded exactly as the agent
-encodes it (``ScreenEncoder.keyframe`` + ``split_payloads`` + the connection's zstd stream,
-level 3, the first message of the stream), and the main thread ``putImageData``s the regions it
-posts on a 1920x1080 canvas, as console.js does. Per run: a new stream (``reset``), the screen,
-the frame; timed from handing the frame to the worker to the last region painted (``total``),
-with the worker's own decode time (``worker``) and the ``putImageData`` time (``paint``); the
-first run (a cold worker) apart. ``worker_breakdown`` runs fzstd and ``applyRects`` again on the
-main thread, the same modules, to show where the worker's time goes.
+server, as the console starts it, so under the worker script's own CSP) decodes a 1920x1080 key
+frame of the real desktop capture (``bench/assets``, ``tiles.load_desktop_capture()``, frame 0)
+encoded exactly as the agent encodes it (``ScreenEncoder.keyframe`` + ``split_payloads`` + the
+connection's zstd stream, level 3, the first message of the stream), and the main thread
+``putImageData``s the regions it posts on a 1920x1080 canvas and gives their buffers back
+(``recycle``), as console.js does. Per run: a new stream (``reset``), the screen, the frame;
+timed from handing the frame to the worker to the last region painted (``total``), with the
+worker's own time (``worker``), its parts as the worker reports them (``worker_breakdown``:
+zstd, ``applyRects``, cutting the regions out) and the ``putImageData`` time (``paint``); which
+zstd decoder ran (``decoder``: ``wasm``, or ``fzstd`` where WebAssembly is refused). The first
+run of the worker (its modules and the WebAssembly still loading) is apart, and so is
+``new_console``: the same frame handed to a brand-new worker half a second after it was started
+(as a new console's worker has its modules by the time the relay's key frame comes), where the
+framebuffer and the module's memory are fresh memory and the code not yet optimised. The peer,
+``fzstd_peer``: the same worker and frame on a page whose route serves the worker script with the
+portal's CSP minus ``'wasm-unsafe-eval'``, so that it falls back to fzstd (pure JavaScript, the
+decoder before WebAssembly), as a proxy with a stricter policy would make it.
 
 Targets: Tessera's latency <= 0.7x noVNC's (p50; the p95 ratio is reported too); decode +
 paint <= 16.7 ms (p95 of the warm runs), half a 30 fps frame.
@@ -69,7 +77,6 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -85,6 +92,7 @@ from common import percentile  # (importing common: the repository on sys.path, 
 from live import listening  # noqa: E402
 from tests.relay_harness import free_port, stop_process, wait_for  # noqa: E402
 from tests.x11_harness import relay_with_online_agent, start_xvfb  # noqa: E402
+from app.common.headers import CSP  # noqa: E402
 from wire import start_x11vnc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,29 +183,31 @@ PAINTED = "() => window.__bench.pending === null"
 GIVE_UP = "() => { window.__bench.pending = null; }"
 TAKE = "() => window.__bench.done.splice(0)"
 DECODE = r"""
-async ({ workerUrl, fzstdPath, width, height, messages, runs }) => {
+async ({ workerUrl, width, height, messages, runs, fresh }) => {
   const frames = messages.map((text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0)));
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
   document.body.append(canvas);
   const ctx = canvas.getContext("2d", { alpha: false });
-  const worker = new Worker(workerUrl, { type: "module" });
-  let waiting = null;
-  worker.onmessage = (event) => waiting && waiting(event.data);
-  const results = [];
-  for (let run = 0; run < runs; run++) {
-    worker.postMessage({ op: "reset" });
-    worker.postMessage({ op: "screens", monitors: [{ id: 0, x: 0, y: 0, width, height, primary: true }] });
-    let painted = 0, workerMs = 0, paintMs = 0, regions = 0, error = null;
+  const screens = { op: "screens", monitors: [{ id: 0, x: 0, y: 0, width, height, primary: true }] };
+  // One key frame through `worker`, painted as console.js paints: its figures.
+  async function decode(worker) {
+    let painted = 0, workerMs = 0, paintMs = 0, regions = 0, error = null, decoder = null;
+    const parts = { zstd: 0, apply: 0, regions: 0 };
     const done = new Promise((resolve) => {
-      waiting = (msg) => {
+      worker.onmessage = (event) => {
+        const msg = event.data;
         if (msg.op === "error") { error = msg.message; resolve(); return; }
         workerMs += msg.ms;
+        decoder = msg.decoder;
+        for (const key of Object.keys(parts)) parts[key] += msg.parts[key];
         const before = performance.now();
         for (const r of msg.regions) ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
         paintMs += performance.now() - before;
         regions += msg.regions.length;
+        const used = msg.regions.map((r) => r.pixels.buffer);
+        worker.postMessage({ op: "recycle", buffers: used }, used);
         if (++painted === frames.length) resolve();
       };
     });
@@ -206,42 +216,33 @@ async ({ workerUrl, fzstdPath, width, height, messages, runs }) => {
     for (const data of copies) worker.postMessage({ op: "frame", data }, [data]);
     await done;
     const total = performance.now() - started;
-    if (error) { worker.terminate(); return { error }; }
-    results.push({ total, worker: workerMs, paint: paintMs, regions });
+    return error ? { error } : { total, worker: workerMs, paint: paintMs, regions, decoder, parts };
   }
-  // Where the worker's time goes: the same steps on this thread, with the worker's modules.
-  const [{ Decompress }, { applyRects, frameHeader, FLAG_ZSTD }] =
-    await Promise.all([import(new URL(fzstdPath, workerUrl).href), import(new URL("./protocol.js", workerUrl).href)]);
-  const parts = [];
+  const worker = new Worker(workerUrl, { type: "module" });
+  const results = [];
   for (let run = 0; run < runs; run++) {
-    const fb = new Uint8Array(width * height * 4);
-    const pieces = [];
-    const stream = new Decompress((chunk) => pieces.push(chunk));
-    let zstd = 0, apply = 0;
-    for (const f of frames) {
-      const { flags, body } = frameHeader(f.slice().buffer);
-      let at = performance.now();
-      let bytes = body;
-      if (flags & FLAG_ZSTD) {
-        pieces.length = 0;
-        stream.push(body, false);
-        bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-        let offset = 0;
-        for (const p of pieces) { bytes.set(p, offset); offset += p.length; }
-      }
-      zstd += performance.now() - at;
-      at = performance.now();
-      applyRects(fb, width, height, bytes);
-      apply += performance.now() - at;
-    }
-    parts.push({ zstd, apply });
+    worker.postMessage({ op: "reset" });
+    worker.postMessage(screens);
+    const result = await decode(worker);
+    if (result.error) { worker.terminate(); return result; }
+    results.push(result);
   }
+  worker.terminate();
   // The canvas must now show the frame: a few pixels for the caller to check.
   const probe = [[0, 0], [width - 1, height - 1], [width >> 1, height >> 1], [123, 457]].map(
     ([x, y]) => [x, y, [...ctx.getImageData(x, y, 1, 1).data]]);
-  worker.terminate();
+  const newConsole = [];
+  for (let run = 0; run < fresh; run++) {
+    const cold = new Worker(workerUrl, { type: "module" });
+    cold.postMessage(screens);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const result = await decode(cold);
+    cold.terminate();
+    if (result.error) return result;
+    newConsole.push(result);
+  }
   canvas.remove();
-  return { results, probe, parts };
+  return { results, probe, newConsole };
 }
 """
 
@@ -442,21 +443,23 @@ def decode_frames() -> tuple[list[bytes], int, int, int, bytes]:
     return messages, width, height, sum(len(x) for x in payloads), frames[0]
 
 
-def fzstd_import() -> str:
-    """The vendored fzstd the worker imports, relative to worker.js."""
-    worker = (ROOT / "static" / "console" / "worker.js").read_text()
-    return re.search(r'from "(\.\./vendor/fzstd[^"]*\.js)"', worker).group(1)
-
-
-def measure_decode(context, origin: str, worker_url: str, runs: int) -> dict:
-    messages, width, height, raw, bgra = decode_frames()
+def _decode_in_browser(context, origin: str, worker_url: str, frames, runs: int, fresh: int,
+                       refuse_wasm: bool = False) -> dict:
+    """DECODE on a page of the live server; with ``refuse_wasm`` the worker script is served with
+    the portal's CSP minus 'wasm-unsafe-eval', so the worker falls back to fzstd."""
+    messages, width, height, _raw, bgra = frames
     page = context.new_page()
     try:
+        if refuse_wasm:
+            def strip(route):
+                response = route.fetch()
+                headers = {**response.headers, "content-security-policy": CSP}
+                route.fulfill(response=response, headers=headers)
+            page.route(worker_url, strip)
         page.goto(f"{origin}/healthz")
-        out = page.evaluate(DECODE, {"workerUrl": worker_url, "fzstdPath": fzstd_import(),
-                                     "width": width, "height": height,
+        out = page.evaluate(DECODE, {"workerUrl": worker_url, "width": width, "height": height,
                                      "messages": [base64.b64encode(m).decode() for m in messages],
-                                     "runs": runs})
+                                     "runs": runs, "fresh": fresh})
     finally:
         page.close()
     if "error" in out:
@@ -466,6 +469,18 @@ def measure_decode(context, origin: str, worker_url: str, runs: int) -> dict:
         b, g, r, _ = bgra[at:at + 4]
         if rgba != [r, g, b, 255]:
             raise RuntimeError(f"the canvas shows {rgba} at ({x}, {y}), the capture {[r, g, b]}")
+    return out
+
+
+def measure_decode(context, origin: str, worker_url: str, runs: int, fresh: int) -> dict:
+    frames = decode_frames()
+    messages, width, height, raw, _bgra = frames
+    out = _decode_in_browser(context, origin, worker_url, frames, runs, fresh)
+    peer = _decode_in_browser(context, origin, worker_url, frames, max(3, runs // 2), 0, refuse_wasm=True)
+    if peer["results"][0]["decoder"] != "fzstd":
+        raise RuntimeError("the worker did not fall back to fzstd without 'wasm-unsafe-eval'")
+    peer_warm = peer["results"][1:]
+    peer_total = timing([r["total"] for r in peer_warm])
     results = out["results"]
     warm = results[1:] if len(results) > 1 else results
     total = timing([r["total"] for r in warm])
@@ -473,16 +488,30 @@ def measure_decode(context, origin: str, worker_url: str, runs: int) -> dict:
         "frame": {"width": width, "height": height, "source": "bench/assets desktop capture, frame 0",
                   "updates": len(messages), "raw_payload_bytes": raw,
                   "compressed_bytes": sum(len(m) for m in messages), "regions_painted": results[0]["regions"]},
+        "decoder": results[0]["decoder"],
         "first_run_ms": round(results[0]["total"], 1),
         "total": total,
         "worker": timing([r["worker"] for r in warm]),
         "paint": timing([r["paint"] for r in warm]),
         "worker_breakdown": {
-            "zstd": timing([r["zstd"] for r in out["parts"][1:]]),
-            "apply_rects": timing([r["apply"] for r in out["parts"][1:]]),
-            "note": "the worker's decompression (vendored fzstd) and applyRects run again on the main "
-                    "thread with the same modules: where the worker's time goes (the rest is cutting "
-                    "the painted region out of its framebuffer and posting it)",
+            "zstd": timing([r["parts"]["zstd"] for r in warm]),
+            "apply_rects": timing([r["parts"]["apply"] for r in warm]),
+            "regions": timing([r["parts"]["regions"] for r in warm]),
+            "note": "as the worker times them: decompression, applyRects, cutting the painted "
+                    "regions out of its framebuffer; the rest of total is posting and painting",
+        },
+        "new_console": {
+            **timing([r["total"] for r in out["newConsole"]]),
+            "note": "the frame handed to a new worker 0.5 s after it was started: fresh memory, "
+                    "code not yet optimised (a new console's first key frame)",
+        },
+        "fzstd_peer": {
+            "total": peer_total,
+            "zstd": timing([r["parts"]["zstd"] for r in peer_warm]),
+            "apply_rects": timing([r["parts"]["apply"] for r in peer_warm]),
+            "speedup_p50": round(peer_total["p50_ms"] / total["p50_ms"], 1),
+            "note": "the same worker, same frame, its script served without 'wasm-unsafe-eval': "
+                    "the pure JavaScript fzstd it falls back to (the decoder before WebAssembly)",
         },
         "budget_ms": round(FRAME_BUDGET_MS, 1),
         "met": total["p95_ms"] <= FRAME_BUDGET_MS,
@@ -505,6 +534,7 @@ def console_latency(args) -> dict:
     keys = getattr(args, "keys", None) or (30 if quick else 200)
     blocks = 1 if quick else max(1, min(4, keys // 50))
     runs = 10 if quick else 20
+    fresh = 3 if quick else 10
     started = time.monotonic()
     novnc = novnc_package(getattr(args, "novnc_version", None) or NOVNC_VERSION)
     log(f"noVNC {novnc['version']} in {novnc['dir']}")
@@ -564,7 +594,7 @@ def console_latency(args) -> dict:
         page.goto(tessera.url)
         worker_url = page.evaluate("() => new URL(document.body.dataset.worker, location.href).href")
         page.close()
-        decode = measure_decode(context, server.url, worker_url, runs)
+        decode = measure_decode(context, server.url, worker_url, runs, fresh)
         log(f"decode + paint of a 1080p key frame: p50 {decode['total']['p50_ms']} ms")
 
         ours, theirs = tessera.figures(), vnc.figures()

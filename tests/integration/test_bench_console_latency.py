@@ -2,7 +2,8 @@
 xterm, ``tessera run`` with a real agent, x11vnc + websockify serving noVNC from npm, and
 headless Chromium, and reports the keystroke-to-paint latency of both viewers (every key
 measured by the pixels of its character cell, nothing drawn while idle) and the console worker's decode + paint of a 1080p key
-frame. The latency and time targets are the benchmark's business, not asserted here."""
+frame (with the WebAssembly zstd decoder, as the worker script's CSP allows it). The latency
+and time targets are the benchmark's business, not asserted here."""
 from __future__ import annotations
 
 import json
@@ -75,5 +76,14 @@ def test_quick_console_latency_run_measures_tessera_and_novnc_and_the_worker_dec
     for part in ("total", "worker", "paint"):
         assert decode[part]["runs"] == 9 and decode[part]["p50_ms"] > 0, (part, decode[part])
     assert decode["total"]["p50_ms"] >= decode["worker"]["p50_ms"]
+    # The worker decompressed with libzstd in WebAssembly (its script's CSP allows compiling it),
+    # not with the fzstd fallback.
+    assert decode["decoder"] == "wasm"
+    for part in ("zstd", "apply_rects", "regions"):
+        assert decode["worker_breakdown"][part]["runs"] == 9, (part, decode["worker_breakdown"])
     assert decode["worker_breakdown"]["zstd"]["p50_ms"] > 0
+    assert decode["new_console"]["runs"] == 3 and decode["new_console"]["p50_ms"] > 0
+    # The peer: the same worker with WebAssembly refused by its script's CSP, decoding with fzstd.
+    assert decode["fzstd_peer"]["total"]["runs"] == 4 and decode["fzstd_peer"]["zstd"]["p50_ms"] > 0
+    assert decode["fzstd_peer"]["speedup_p50"] > 0
     assert isinstance(decode["met"], bool)
