@@ -16,6 +16,22 @@ USERS = [
 ]
 
 
+def _demo_ondemand(account: Account) -> None:
+    """OnDemand sessions work out of the box: the predefined OnDemand role assigned to everyone
+    (the users with OnDemand enabled — all demo users but Uma — may then create sessions)."""
+    from app.assignments.services import AssignmentValues, create_assignment
+    from app.models import Assignment, Role, RoleType
+
+    name = "Demo: OnDemand sessions for everyone"
+    if db.session.scalar(select(Assignment.id).where(Assignment.account_id == account.id,
+                                                     Assignment.name == name)) is not None:
+        return
+    role = db.session.scalar(select(Role).where(Role.account_id == account.id, Role.type == RoleType.ondemand,
+                                                Role.predefined.is_(True)).order_by(Role.id))
+    if role is not None:
+        create_assignment(account.id, AssignmentValues(name=name, role_id=role.id, everyone=True))
+
+
 def seed_demo() -> list[str]:
     from app.users.services import create_account, create_user
 
@@ -34,6 +50,7 @@ def seed_demo() -> list[str]:
     # An account made before roles existed gets its predefined roles too.
     if create_predefined_roles(account):
         db.session.commit()
+    _demo_ondemand(account)
     lines = [f"Demo account {COMPANY!r}; every demo user's password is {password}"]
     lines.append(f"  {'Account owner':<22} {OWNER}")
     lines += [f"  {t.label:<22} {email}" for email, t, _, _ in USERS]

@@ -175,7 +175,7 @@ class AgentProcess:
         command = [str(script)] if script.exists() else [sys.executable, "-m", "agents.host"]
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
+            command + ["--server", server.url, f"--enroll-key={key}", "--state-dir", str(self.state_dir),
                        "--display", display, "--hardware-id", uuid.uuid4().hex, *extra_args],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "DISPLAY": display})

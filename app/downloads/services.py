@@ -230,8 +230,12 @@ def _clean(account_id: int, data: PackageData, package_id: int | None = None) ->
 
 
 def _new_key() -> str:
+    """A new enrolment key. Never one starting with "-": it is typed after ``--enroll-key`` on a
+    command line, where argparse would take it for an option (one key in 64 did)."""
     while True:
         key = secrets.token_urlsafe(KEY_BYTES)
+        if key.startswith("-"):
+            continue
         if db.session.scalar(select(Package.id).where(Package.enrollment_key == key)) is None:
             return key
 

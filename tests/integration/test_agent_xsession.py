@@ -250,7 +250,7 @@ class AutoAgent(AgentProcess):
         env["TESSERA_X_DISPLAYS"] = ",".join(str(n) for n in displays)
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            command + ["--server", server.url, "--enroll-key", key, "--state-dir", str(self.state_dir),
+            command + ["--server", server.url, f"--enroll-key={key}", "--state-dir", str(self.state_dir),
                        "--display", "auto", "--hardware-id", uuid.uuid4().hex],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 

@@ -76,6 +76,15 @@ def test_every_package_gets_its_own_key(client, db, admin):
     assert len(keys) == 3 and len(links) == 3 and not keys & links
 
 
+def test_a_key_never_starts_with_a_dash_so_the_command_line_takes_it(client, db, admin, monkeypatch):
+    from app.downloads import services
+
+    real, drawn = services.secrets.token_urlsafe, iter(["-looks-like-an-option", "Ok-key_1"])
+    monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: next(drawn, None) or real(n))
+    assert add_package(client, name="Dash").status_code == 302
+    assert [p.enrollment_key for p in packages(db, admin)] == ["Ok-key_1"]
+
+
 def test_inverted_dates_are_refused_with_a_clear_message(client, db, admin):
     response = add_package(client, valid_from="2030-01-02", valid_to="2030-01-01")
     assert response.status_code == 422

@@ -71,6 +71,23 @@ def test_the_demo_account_has_the_predefined_roles_even_when_it_existed_before(a
     assert db.session.scalar(select(func.count(Role.id)).where(Role.account_id == account.id)) == 4
 
 
+def test_the_demo_users_with_ondemand_enabled_may_create_sessions_at_once(app, db):
+    from app.demo import COMPANY, seed_demo
+    from app.models import Membership, User, utcnow
+    from app.ondemand.services import ondemand_refusal
+
+    seed_demo()
+    seed_demo()  # twice: one assignment, not two
+    account = db.session.scalar(select(Account).where(Account.company == COMPANY))
+
+    def refusal(email):
+        return ondemand_refusal(db.session.scalar(select(Membership).join(User, User.id == Membership.user_id).where(
+            Membership.account_id == account.id, User.username == email)), utcnow())
+
+    assert refusal("admin@demo.example.com") == ""
+    assert "not enabled" in refusal("user@demo.example.com")
+
+
 def test_listing_filters_by_type_and_details_show_permissions(client, db, admin_account):
     account, admin = admin_account
     sign_in(client, admin.username)
