@@ -94,6 +94,9 @@ class Channel:
         self.bytes_out = 0
         self._reader = None  # the greenlet that reads (closing from another one must wake it)
         self._lingered = False
+        # Where the peer's bytes stand for linger(): at a frame boundary after `_skip` more
+        # bytes (the rest of a refused frame), or lost (None: a frame broken mid-header).
+        self._skip: int | None = 0
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # not TCP (a unix socket in some deployments): nothing to tune
@@ -119,6 +122,7 @@ class Channel:
         total = 0
         started = False
         while True:
+            self._skip = None  # until this frame's header is whole
             b0, b1 = self._exactly(2)
             fin, opcode, length = b0 & 0x80, b0 & 0x0F, b1 & 0x7F
             if b0 & 0x70:
@@ -139,12 +143,14 @@ class Channel:
                 if opcode == OP_TEXT:
                     self._fail(CloseCode.UNSUPPORTED_DATA, "text messages are not part of the protocol")
                 if total + length > self.max_message:
+                    self._skip = 4 + length  # its mask and payload, never read
                     self._fail(CloseCode.TOO_BIG,
                                f"messages are limited to {self.max_message} bytes")
             elif opcode not in (OP_CLOSE, OP_PING, OP_PONG):
                 self._fail(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
             mask = self._exactly(4)
             payload = unmask(self._exactly(length), mask) if length else b""
+            self._skip = 0
             self.bytes_in += length
             if opcode == OP_PING:
                 self._send_frame(OP_PONG, payload)
@@ -223,7 +229,10 @@ class Channel:
             return
         self._lingered = True
         with gevent.Timeout(seconds, False):
-            while budget > 0:
+            if self._skip is not None:
+                self._until_close_frame(budget)
+                return
+            while budget > 0:  # the framing is lost: drop bytes until the peer hangs up
                 try:
                     data = self._sock.recv(65536)
                 except OSError:
@@ -231,6 +240,45 @@ class Channel:
                 if not data:
                     return
                 budget -= len(data)
+
+    def _until_close_frame(self, budget: int) -> None:
+        """Drop the peer's frames until its close frame, which answers ours: it has read what
+        we sent (browsers and websocket clients then wait for us to hang up, so waiting for the
+        end of the connection as well would only wait out the timeout)."""
+        def drop(n: int) -> bool:
+            nonlocal budget
+            while n > 0 and budget > 0:
+                try:
+                    data = self._read(min(n, 65536))
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                n -= len(data)
+                budget -= len(data)
+            return n == 0
+
+        if not drop(self._skip):
+            return
+        while budget > 0:
+            try:
+                head = self._read(2)
+            except OSError:
+                return
+            if len(head) != 2 or head[0] & 0x0F == OP_CLOSE:
+                return
+            length = head[1] & 0x7F
+            extra = {126: 2, 127: 8}.get(length, 0)
+            if extra:
+                try:
+                    raw = self._read(extra)
+                except OSError:
+                    return
+                if len(raw) != extra:
+                    return
+                length = int.from_bytes(raw, "big")
+            if not drop(length + (4 if head[1] & 0x80 else 0)):
+                return
 
     def _abort(self, code: int, reason: str, how=socket.SHUT_RDWR) -> None:
         if not self.closed:
