@@ -160,3 +160,26 @@ def test_large_messages_are_sent_with_a_64_bit_length(pair):
     payload = os.urandom(70_000)
     channel.send(payload)
     assert read_server_frame(client) == (0x2, payload)
+
+
+def test_linger_ends_at_the_peers_close_frame_after_dropping_what_came_before(pair):
+    # The peer keeps its end open after answering our close, as browsers do: linger must end
+    # at the close frame, not wait for the connection to end (60 s here: a hang would show).
+    channel, client = pair
+    channel.close(CloseCode.POLICY, "bye")
+    client.sendall(client_frame(b"x" * 70000) + client_frame(b"late") + client_frame(b"\x03\xe8", opcode=0x8))
+    channel.linger(seconds=60)
+    client.sendall(b"still open")  # the peer's socket was never closed by it
+
+
+def test_linger_skips_the_rest_of_a_refused_oversized_frame_then_waits_for_the_close(pair):
+    channel, client = pair
+    channel.max_message = 100
+    frame = client_frame(os.urandom(5000))
+    client.sendall(frame[:4])  # the header: refused before any payload is read
+    with pytest.raises(wsio.Closed):
+        channel.recv()
+    # The rest of the refused frame comes anyway, then the peer's close.
+    client.sendall(frame[4:] + client_frame(b"\x03\xe8", opcode=0x8))
+    channel.linger(seconds=60)
+    assert read_server_frame(client)[0] == 0x8
