@@ -31,7 +31,8 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/ and sign in with a demo user above."
 	$(PY) -m app run --host $(HOST) --port $(PORT)
 
-# The whole suite: every test on SQLite, then again on PostgreSQL (a schema of its own).
+# The whole suite: every test on SQLite, then the unit and integration tests again on
+# PostgreSQL (a schema of its own); see scripts/run-tests.
 test: install-test
 	bash scripts/run-tests
 

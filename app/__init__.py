@@ -8,10 +8,30 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from jinja2.bccache import BytecodeCache
+
 from app.config import Config, ROOT
 
 if TYPE_CHECKING:
     from flask import Flask
+
+
+class _ProcessBytecodeCache(BytecodeCache):
+    """Jinja bytecode kept in memory for the life of the process."""
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = _ProcessBytecodeCache()
 
 
 def create_app(config: Config | None = None) -> "Flask":
@@ -26,6 +46,10 @@ def create_app(config: Config | None = None) -> "Flask":
         instance_relative_config=False,
     )
     app.config.from_object(config)
+    # Compiled templates are shared by every app of the process (keyed by name and source
+    # checksum, so an edited template compiles again): the test suite builds an app per test,
+    # and compiling the same templates each time was a good part of its run time.
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": TEMPLATE_CODE}
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     configure_proxy(app)
