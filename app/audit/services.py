@@ -104,6 +104,7 @@ ACTION_LABELS = {
     "ondemand.created": "OnDemand session key created",
     "ondemand.emailed": "OnDemand session link emailed",
     "ondemand.key_tried": "OnDemand session key typed",
+    "ondemand.key_throttled": "OnDemand session key refused: too many tried",
     "ondemand.connected": "OnDemand agent connected",
     "ondemand.consent": "OnDemand session answered at the computer",
     "ondemand.started": "OnDemand session started",

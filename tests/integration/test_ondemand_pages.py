@@ -363,6 +363,8 @@ def test_a_guessing_run_from_one_address_gets_429(app, factory):
     # Someone else, from another address, is not held up by the attacker.
     assert _try_key(app.test_client(), row.key, address="192.0.2.10").status_code == 303
     assert len(_audit("ondemand.key_tried")) == 6  # refused by the limiter before any key was looked at
+    throttled = _audit("ondemand.key_throttled")   # ...and audited as such, every one of them
+    assert len(throttled) == 4 and all(e.account_id is None and "203.0.113.66" in e.details for e in throttled)
 
 
 def test_the_global_counter_throttles_a_run_spread_over_many_addresses(app, factory):

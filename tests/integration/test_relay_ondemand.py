@@ -288,6 +288,7 @@ def test_many_key_attempts_get_429_before_the_upgrade(tmp_path):
             ondemand_agent(server, "123456789")
         assert refused.value.response.status_code == 429
         assert int(refused.value.response.headers["Retry-After"]) > 0
+        assert len(server.audit(None, "ondemand.key_throttled")) == 1  # audited like every attempt
 
 
 # ---------------------------------------------------------------------------- consent
