@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.services import record
@@ -137,13 +137,6 @@ def usable(row: OnDemandSession | None, now: datetime | None = None) -> OnDemand
     return row
 
 
-def by_key(key: str, now: datetime | None = None) -> OnDemandSession:
-    """The session whose key this is, if it can still be used, else :class:`KeyRefused`."""
-    digits = normalise_key(key)
-    row = db.session.scalar(select(OnDemandSession).where(OnDemandSession.key == digits)) if digits else None
-    return usable(row, now)
-
-
 def end(row: OnDemandSession, action: str, how: str, details: dict | None = None,
         actor: User | None = None) -> None:
     """Delete a finished session and audit why (``ondemand.<action>``). The caller commits."""
@@ -203,14 +196,6 @@ def connected(row: OnDemandSession, visitor: Visitor, node: str, now: datetime |
             "agent_version": row.agent_version},
            account_id=row.account_id, commit=False)
     db.session.commit()
-
-
-def clear_waiting(session_ids) -> int:
-    """Delete sessions whose agents are gone (a relay restarting forgets its connections)."""
-    result = db.session.execute(delete(OnDemandSession).where(OnDemandSession.id.in_(list(session_ids)),
-                                                              OnDemandSession.state != OnDemandState.created))
-    db.session.commit()
-    return result.rowcount or 0
 
 
 # --------------------------------------------------------------------------- the Portal's pages
